@@ -1,0 +1,145 @@
+# energymeter build. `make` builds build/energymeter and build/libenergymeter.{so,a};
+# `make run` and `make test` first install what they need (`deps`), as root on Debian.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+
+# Debian packages the build, tests and benchmarks need (checked with dpkg, installed if missing).
+DEB_PACKAGES := gcc make libc6-dev libcmocka-dev python3 python3-pytest valgrind util-linux
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+OPT      ?= -O2 -g
+SANFLAGS ?=
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden -pthread \
+              -Iinclude -Isrc $(CFLAGS)
+LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
+LIBS := -ldl -lm
+
+LIB_SRCS  := $(sort $(wildcard src/*.c))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/src/%.o)
+CLI_SRCS  := $(sort $(wildcard tools/*.c))
+CLI_OBJS  := $(CLI_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+HEADERS   := $(wildcard include/energymeter/*.h src/*.h tools/*.h)
+
+SOVERSION := 0
+
+.PHONY: all deps run test unit pytest check-asan check-valgrind bench install uninstall clean format \
+        format-check
+
+all: $(BUILD)/energymeter $(BUILD)/libenergymeter.so $(BUILD)/libenergymeter.a
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+	  || { echo "deps: could not install$$missing (run as root on Debian)" >&2; exit 1; }; \
+	fi
+
+$(BUILD)/obj/src/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@[ "$(Q)" = "" ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/tools/%.o: tools/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@[ "$(Q)" = "" ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libenergymeter.a: $(LIB_OBJS)
+	@[ "$(Q)" = "" ] || echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libenergymeter.so: $(LIB_OBJS) src/libenergymeter.map
+	@[ "$(Q)" = "" ] || echo "  LD      $@"
+	$(Q)$(CC) -shared -Wl,-soname,libenergymeter.so.$(SOVERSION) \
+	  -Wl,--version-script=src/libenergymeter.map $(LDFLAGS_ALL) -o $@ $(LIB_OBJS) $(LIBS)
+
+# The CLI links the static library: one self-contained binary.
+$(BUILD)/energymeter: $(CLI_OBJS) $(BUILD)/libenergymeter.a
+	@[ "$(Q)" = "" ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(BUILD)/libenergymeter.a $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libenergymeter.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	@[ "$(Q)" = "" ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libenergymeter.a \
+	  -lcmocka $(LDFLAGS_ALL) $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libenergymeter.a
+	@mkdir -p $(dir $@)
+	@[ "$(Q)" = "" ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(BUILD)/libenergymeter.a \
+	  $(LDFLAGS_ALL) $(LIBS)
+
+# A few seconds of CPU work and file I/O, measured and reported.
+run: deps all
+	$(Q)ENERGYMETER_DEMO_DIR=$(BUILD) ./$(BUILD)/energymeter stat --label "make run demo" -- \
+	  sh tools/demo-workload.sh $(BUILD)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done
+
+pytest: all
+	ENERGYMETER_BIN=$(abspath $(BUILD)/energymeter) ENERGYMETER_LIB=$(abspath $(BUILD)/libenergymeter.so) \
+	  $(PYTHON) -m pytest -q tests/cli
+
+# The same unit and CLI tests under AddressSanitizer and UBSan, in build/asan.
+check-asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" unit pytest
+
+check-valgrind: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  ./$$t >/dev/null; done
+	$(Q)ENERGYMETER_SYSFS_ROOT=/nonexistent valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect ./$(BUILD)/energymeter stat --json -o /dev/null -- true
+
+test: deps all unit pytest check-asan check-valgrind
+	@echo "make test: all test suites passed"
+
+bench: deps all $(BENCH_BINS)
+	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/energymeter \
+	  $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/energymeter $(DESTDIR)$(PREFIX)/bin/energymeter
+	install -m 644 $(BUILD)/libenergymeter.a $(DESTDIR)$(PREFIX)/lib/libenergymeter.a
+	install -m 755 $(BUILD)/libenergymeter.so $(DESTDIR)$(PREFIX)/lib/libenergymeter.so.$(SOVERSION)
+	ln -sf libenergymeter.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libenergymeter.so
+	install -m 644 include/energymeter/energymeter.h $(DESTDIR)$(PREFIX)/include/energymeter/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	[ -n "$(DESTDIR)" ] || ldconfig
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/energymeter $(DESTDIR)$(PREFIX)/lib/libenergymeter.* \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/energymeter*.1
+	rm -rf $(DESTDIR)$(PREFIX)/include/energymeter
+
+format:
+	clang-format -i include/energymeter/*.h src/*.c src/*.h tools/*.c tools/*.h tests/unit/*.c bench/*.c
+
+format-check:
+	clang-format --dry-run --Werror include/energymeter/*.h src/*.c src/*.h tools/*.c tools/*.h \
+	  tests/unit/*.c bench/*.c
+
+clean:
+	rm -rf build

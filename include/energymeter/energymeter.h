@@ -1,0 +1,194 @@
+/*
+ * energymeter: measure the energy that a piece of work costs on Linux.
+ *
+ * One opaque handle (em_meter) owns the sources, a sampler thread and the
+ * last report. Every function returns 0 or a negative EM_ERR_* code; the
+ * handle keeps a message that names the file and the fix
+ * (em_meter_errmsg()). The library never prints and never exits: logging
+ * goes to a callback that is silent by default (or to stderr when the
+ * environment variable ENERGYMETER_LOG is set).
+ */
+#ifndef ENERGYMETER_ENERGYMETER_H
+#define ENERGYMETER_ENERGYMETER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define EM_API __attribute__((visibility("default")))
+#else
+#define EM_API
+#endif
+
+#define EM_VERSION_MAJOR 0
+#define EM_VERSION_MINOR 1
+#define EM_VERSION_PATCH 0
+#define EM_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
+#define EM_VERSION_NUMBER (EM_VERSION_MAJOR * 10000 + EM_VERSION_MINOR * 100 + EM_VERSION_PATCH)
+
+/* The version of the library actually loaded ("0.1.0"). */
+EM_API const char *em_version(void);
+
+/* ------------------------------------------------------------------ errors */
+
+enum em_error {
+    EM_OK = 0,
+    EM_ERR_INVALID = -1,     /* invalid argument or option */
+    EM_ERR_NOMEM = -2,       /* out of memory */
+    EM_ERR_STATE = -3,       /* call out of order (em_end() without em_begin()) */
+    EM_ERR_IO = -4,          /* a sensor file or device could not be read */
+    EM_ERR_PERM = -5,        /* permission denied */
+    EM_ERR_NOT_FOUND = -6,   /* no such sensor, file or device */
+    EM_ERR_UNSUPPORTED = -7, /* not supported on this machine or build */
+    EM_ERR_THREAD = -8,      /* the sampler thread could not be started */
+    EM_ERR_FORMAT = -9,      /* malformed sensor data */
+};
+
+/* A static, human-readable description of an EM_ERR_* code. */
+EM_API const char *em_strerror(int err);
+
+/* ----------------------------------------------------------------- logging */
+
+typedef enum em_log_level {
+    EM_LOG_DEBUG = 0,
+    EM_LOG_INFO = 1,
+    EM_LOG_WARN = 2,
+    EM_LOG_ERROR = 3,
+    EM_LOG_OFF = 4,
+} em_log_level;
+
+typedef void (*em_log_fn)(em_log_level level, const char *message, void *userdata);
+
+/* ----------------------------------------------------------------- options */
+
+/*
+ * Size-first options so that the ABI can grow: always start from
+ * em_options_init(), which sets .size, then change fields.
+ */
+typedef struct em_options {
+    size_t size;              /* sizeof(struct em_options), set by em_options_init() */
+    const char *label;        /* free text copied into the report; NULL: none */
+    int include_idle;         /* disk model: add the idle term (see DESIGN) */
+    double disk_avg_speed;    /* bytes/s for the bytes/speed disk model; 0: not given */
+    double disk_active_power; /* W; negative: default (6 W) */
+    double disk_idle_power;   /* W; negative: default (1.42 W) */
+    unsigned interval_ms;     /* > 0: record a time series every interval_ms */
+    em_log_fn log_fn;         /* NULL: silent (or stderr if ENERGYMETER_LOG is set) */
+    void *log_userdata;
+    em_log_level log_level; /* least severe level passed to log_fn */
+} em_options;
+
+EM_API void em_options_init(em_options *opts);
+
+/* ------------------------------------------------------------------- meter */
+
+typedef struct em_meter em_meter;
+typedef struct em_report em_report;
+
+/*
+ * Create a meter: probe and open every source (slow work happens here, so
+ * that em_begin() and em_end() are fast). Components without a working
+ * source are not an error: they are reported unavailable with the reason.
+ * opts may be NULL for the defaults.
+ */
+EM_API int em_meter_new(const em_options *opts, em_meter **out);
+EM_API void em_meter_free(em_meter *meter);
+
+/* The last error message of this meter ("" when none). */
+EM_API const char *em_meter_errmsg(const em_meter *meter);
+
+/* Start a measurement window. EM_ERR_STATE if one is already running. */
+EM_API int em_begin(em_meter *meter);
+/* End the window and build the report. EM_ERR_STATE without em_begin(). */
+EM_API int em_end(em_meter *meter);
+
+/*
+ * The report of the last completed window, owned by the meter: valid until
+ * the next em_end() or em_meter_free(). NULL before the first em_end().
+ */
+EM_API em_report *em_meter_report(em_meter *meter);
+
+/* ------------------------------------------------------------------ report */
+
+typedef enum em_status {
+    EM_STATUS_MEASURED = 0,
+    EM_STATUS_ESTIMATED = 1,
+    EM_STATUS_UNAVAILABLE = 2,
+} em_status;
+
+/* "measured", "estimated", "unavailable". */
+EM_API const char *em_status_name(em_status status);
+
+/* Command and exit status are filled in by whoever ran the work (the CLI). */
+EM_API int em_report_set_command(em_report *r, int argc, const char *const *argv);
+EM_API void em_report_set_exit_status(em_report *r, int status);
+
+EM_API const char *em_report_label(const em_report *r);
+EM_API double em_report_duration_s(const em_report *r);
+/* Wall-clock start and end, nanoseconds since the Unix epoch. */
+EM_API int64_t em_report_start_ns(const em_report *r);
+EM_API int64_t em_report_end_ns(const em_report *r);
+/* Sum of the components that count towards the total (see DESIGN). */
+EM_API double em_report_total_joules(const em_report *r);
+
+/* Components: always cpu, dram, gpu and disk (in that order), then extras. */
+EM_API size_t em_report_component_count(const em_report *r);
+/* Index of the component called name, or -1. */
+EM_API int em_report_find(const em_report *r, const char *name);
+
+EM_API const char *em_component_name(const em_report *r, size_t c);
+EM_API em_status em_component_status(const em_report *r, size_t c);
+/* Joules in the window; NaN exactly when the status is unavailable. */
+EM_API double em_component_joules(const em_report *r, size_t c);
+/* Half-width of the interval the true value lies in, joules (NaN if unavailable). */
+EM_API double em_component_uncertainty(const em_report *r, size_t c);
+/* Source name ("rapl-powercap"); NULL when unavailable. */
+EM_API const char *em_component_source(const em_report *r, size_t c);
+/* Why the component is unavailable (and how to fix it); NULL otherwise. */
+EM_API const char *em_component_reason(const em_report *r, size_t c);
+/* 1 when the component is added to the total (0 for psys-like extras). */
+EM_API int em_component_in_total(const em_report *r, size_t c);
+/* 1 when a counter fault (reset, vanished file) made part of the value an estimate. */
+EM_API int em_component_degraded(const em_report *r, size_t c);
+
+EM_API size_t em_component_device_count(const em_report *r, size_t c);
+EM_API const char *em_device_name(const em_report *r, size_t c, size_t d);
+EM_API double em_device_joules(const em_report *r, size_t c, size_t d);
+
+EM_API size_t em_report_warning_count(const em_report *r);
+EM_API const char *em_report_warning(const em_report *r, size_t i);
+
+/* ------------------------------------------------------------------ output */
+
+typedef enum em_format {
+    EM_FORMAT_TEXT = 0, /* human table, like perf stat */
+    EM_FORMAT_JSON = 1, /* schema energymeter/1 */
+    EM_FORMAT_CSV = 2,  /* one row per component and device */
+} em_format;
+
+/* Write the report to f. EM_ERR_IO when the write fails. */
+EM_API int em_report_write(const em_report *r, em_format format, FILE *f);
+/* The report as a NUL-terminated string; free it with em_free(). */
+EM_API int em_report_to_string(const em_report *r, em_format format, char **out);
+EM_API void em_free(void *p);
+
+/* ------------------------------------------------------------------ probe */
+
+/*
+ * Every source the library knows and every zone it found, available or not,
+ * with the reason and a safe fix: what `energymeter list` prints. As text or
+ * as JSON (format EM_FORMAT_TEXT or EM_FORMAT_JSON); free with em_free().
+ */
+EM_API int em_list_sources(em_format format, char **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ENERGYMETER_ENERGYMETER_H */

@@ -1,0 +1,490 @@
+/*
+ * The meter owns the sources, a sampler thread and the last report.
+ *
+ * em_meter_new() does the slow work (probing and opening every source, and
+ * starting the sampler thread, which then sleeps). em_begin() and em_end()
+ * only read each counter once. Between them the sampler reads every counter
+ * at least every quarter of its shortest wrap period at maximum power, so
+ * that at most one wrap separates two readings and none can be missed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report.h"
+#include "source.h"
+#include "util.h"
+
+/* Bounds on the sampler period: never busier than this... */
+#define MIN_PERIOD_S 0.001
+/* ...and never asleep longer than this, so a stuck counter is noticed. */
+#define MAX_PERIOD_S 60.0
+/* At most this many warnings are kept per window (the rest are counted). */
+#define MAX_WARNINGS 64
+
+static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
+#define N_FIXED (sizeof fixed_components / sizeof fixed_components[0])
+
+struct em_meter {
+    char *label;
+    int include_idle;
+    double disk_avg_speed, disk_active_power, disk_idle_power;
+    unsigned interval_ms;
+    struct em_logger log;
+
+    struct em_source *src;
+    struct em_probe *probes;
+    size_t nsrc;
+    size_t nchannels;
+    double period_s;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    int thread_started;
+    int stop;
+    int running;
+
+    double begin_mono;
+    int64_t begin_real;
+    char **warnings; /* of the window in progress */
+    size_t nwarnings;
+    size_t dropped_warnings;
+
+    struct em_report *report;
+    char errmsg[512];
+};
+
+/* Where em_meter_new() leaves its message when there is no meter to hold it. */
+static _Thread_local char new_errmsg[512];
+
+static int set_error(em_meter *m, int err, const char *fmt, ...) EM_PRINTF(3, 4);
+
+static int set_error(em_meter *m, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *dst = m ? m->errmsg : new_errmsg;
+    vsnprintf(dst, sizeof m->errmsg, fmt, ap);
+    va_end(ap);
+    if (m)
+        em_log(&m->log, EM_LOG_ERROR, "%s", m->errmsg);
+    return err;
+}
+
+const char *em_meter_errmsg(const em_meter *m)
+{
+    return m ? m->errmsg : new_errmsg;
+}
+
+/* Record a warning of the window in progress (lock held). */
+static void window_warning(em_meter *m, const char *fmt, ...) EM_PRINTF(2, 3);
+
+static void window_warning(em_meter *m, const char *fmt, ...)
+{
+    if (m->nwarnings >= MAX_WARNINGS) {
+        m->dropped_warnings++;
+        return;
+    }
+    char buf[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **w = realloc(m->warnings, (m->nwarnings + 1) * sizeof *w);
+    if (!w)
+        return; /* a lost warning must not fail the measurement */
+    m->warnings = w;
+    w[m->nwarnings] = em_strdup(buf);
+    if (w[m->nwarnings])
+        m->nwarnings++;
+    em_log(&m->log, EM_LOG_WARN, "%s", buf);
+}
+
+static void clear_warnings(em_meter *m)
+{
+    for (size_t i = 0; i < m->nwarnings; i++)
+        free(m->warnings[i]);
+    free(m->warnings);
+    m->warnings = NULL;
+    m->nwarnings = 0;
+    m->dropped_warnings = 0;
+}
+
+/* ------------------------------------------------------------- sampling */
+
+/* Take one reading of a channel during the window (lock held). */
+static void sample_channel(em_meter *m, struct em_source *s, size_t i, int at_end)
+{
+    struct em_channel *ch = &s->ch[i];
+    uint64_t raw;
+    int err = s->ops->read(s, i, &raw);
+    double t = em_now_mono();
+
+    if (err) {
+        ch->failing = 1;
+        if (!ch->warned_fail) {
+            ch->warned_fail = 1;
+            window_warning(m,
+                           "%s %s: cannot read %s (%s) %.3f s into the window; the time "
+                           "since its last reading is estimated",
+                           ch->component, ch->device, ch->path, em_strerror(err),
+                           t - m->begin_mono);
+        }
+        if (at_end)
+            em_counter_fail(&ch->ctr, t);
+        return;
+    }
+    ch->failing = 0;
+    double dt = t - ch->ctr.last_t;
+    if (dt > ch->max_gap_s)
+        ch->max_gap_s = dt;
+    int ev = em_counter_update(&ch->ctr, raw, t);
+    if (ev == EM_CTR_IMPLAUSIBLE && !ch->warned_fault) {
+        ch->warned_fault = 1;
+        window_warning(m,
+                       "%s %s: %s changed by more than the zone can draw in %.3f s (a counter "
+                       "reset?) %.3f s into the window; that interval is estimated",
+                       ch->component, ch->device, ch->path, dt, t - m->begin_mono);
+    } else if (ev == EM_CTR_LATE && !ch->warned_fault) {
+        ch->warned_fault = 1;
+        window_warning(m,
+                       "%s %s: %.3f s between readings exceeds the counter's wrap period "
+                       "(%.3f s at maximum power); wraps may be missed, see uncertainty_j",
+                       ch->component, ch->device, dt, em_counter_wrap_period(&ch->ctr));
+    }
+}
+
+static void sample_all(em_meter *m, int at_end)
+{
+    for (size_t k = 0; k < m->nsrc; k++)
+        for (size_t i = 0; i < m->src[k].nch; i++)
+            if (m->src[k].ch[i].started)
+                sample_channel(m, &m->src[k], i, at_end);
+}
+
+static struct timespec deadline_after(double seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double whole = floor(seconds);
+    ts.tv_sec += (time_t)whole;
+    ts.tv_nsec += (long)((seconds - whole) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static void *sampler_main(void *arg)
+{
+    em_meter *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        if (!m->running) {
+            pthread_cond_wait(&m->cond, &m->lock);
+            continue;
+        }
+        struct timespec dl = deadline_after(m->period_s);
+        int rc = 0;
+        while (!m->stop && m->running && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&m->cond, &m->lock, &dl);
+        if (rc == ETIMEDOUT && m->running && !m->stop)
+            sample_all(m, 0);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* -------------------------------------------------------------- set-up */
+
+static double sampler_period(const em_meter *m)
+{
+    double p = MAX_PERIOD_S;
+    for (size_t k = 0; k < m->nsrc; k++)
+        for (size_t i = 0; i < m->src[k].nch; i++) {
+            double q = em_counter_wrap_period(&m->src[k].ch[i].ctr) / 4;
+            if (q < p)
+                p = q;
+        }
+    if (m->interval_ms > 0 && m->interval_ms / 1000.0 < p)
+        p = m->interval_ms / 1000.0;
+    return p < MIN_PERIOD_S ? MIN_PERIOD_S : p;
+}
+
+static int copy_options(em_meter *m, const em_options *opts)
+{
+    em_options o;
+    em_options_init(&o);
+    if (opts) {
+        if (opts->size < offsetof(em_options, interval_ms) || opts->size > sizeof o)
+            return set_error(NULL, EM_ERR_INVALID,
+                             "em_options.size is %zu: initialise options with "
+                             "em_options_init()",
+                             opts->size);
+        memcpy(&o, opts, opts->size);
+    }
+    if (!(o.disk_avg_speed >= 0) || isinf(o.disk_avg_speed))
+        return set_error(NULL, EM_ERR_INVALID,
+                         "disk_avg_speed must be a finite number of bytes/s >= 0 (0: not given)");
+    if (isnan(o.disk_active_power) || isnan(o.disk_idle_power) || isinf(o.disk_active_power) ||
+        isinf(o.disk_idle_power))
+        return set_error(NULL, EM_ERR_INVALID,
+                         "disk powers must be finite watts (negative: the default)");
+    m->label = em_strdup(o.label);
+    if (o.label && !m->label)
+        return set_error(NULL, EM_ERR_NOMEM, "out of memory");
+    m->include_idle = !!o.include_idle;
+    m->disk_avg_speed = o.disk_avg_speed;
+    m->disk_active_power = o.disk_active_power;
+    m->disk_idle_power = o.disk_idle_power;
+    m->interval_ms = o.interval_ms;
+    em_logger_init(&m->log, opts);
+    return 0;
+}
+
+static int open_sources(em_meter *m)
+{
+    size_t n = 0;
+    while (em_source_table[n])
+        n++;
+    m->src = calloc(n ? n : 1, sizeof *m->src);
+    m->probes = calloc(n ? n : 1, sizeof *m->probes);
+    if (!m->src || !m->probes)
+        return set_error(NULL, EM_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        m->src[k].ops = em_source_table[k];
+        m->probes[k].source = em_source_table[k]->name;
+        m->nsrc = k + 1;
+        int err = m->src[k].ops->open(&m->src[k], &m->probes[k]);
+        if (err)
+            return set_error(NULL, err, "opening source %s: %s", em_source_table[k]->name,
+                             em_strerror(err));
+        m->nchannels += m->src[k].nch;
+        em_log(&m->log, EM_LOG_INFO, "source %s: %zu channel(s)%s%s", m->src[k].ops->name,
+               m->src[k].nch, m->probes[k].reason ? ": " : "",
+               m->probes[k].reason ? m->probes[k].reason : "");
+    }
+    return 0;
+}
+
+int em_meter_new(const em_options *opts, em_meter **out)
+{
+    if (!out)
+        return set_error(NULL, EM_ERR_INVALID, "em_meter_new: out is NULL");
+    *out = NULL;
+    new_errmsg[0] = '\0';
+    em_meter *m = calloc(1, sizeof *m);
+    if (!m)
+        return set_error(NULL, EM_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
+
+    int err = copy_options(m, opts);
+    if (!err)
+        err = open_sources(m);
+    if (err)
+        goto fail;
+    m->period_s = sampler_period(m);
+    if (m->nchannels > 0) {
+        err = pthread_create(&m->thread, NULL, sampler_main, m);
+        if (err) {
+            err = set_error(NULL, EM_ERR_THREAD, "cannot start the sampler thread: %s",
+                            strerror(err));
+            goto fail;
+        }
+        m->thread_started = 1;
+    }
+    em_log(&m->log, EM_LOG_DEBUG, "sampler period %.3f s over %zu channel(s)", m->period_s,
+           m->nchannels);
+    *out = m;
+    return 0;
+
+fail:
+    em_meter_free(m);
+    return err;
+}
+
+void em_meter_free(em_meter *m)
+{
+    if (!m)
+        return;
+    if (m->thread_started) {
+        pthread_mutex_lock(&m->lock);
+        m->stop = 1;
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->thread, NULL);
+    }
+    for (size_t k = 0; k < m->nsrc; k++) {
+        if (m->src[k].ops->close)
+            m->src[k].ops->close(&m->src[k]);
+        free(m->src[k].ch);
+        em_probe_clear(&m->probes[k]);
+    }
+    free(m->src);
+    free(m->probes);
+    clear_warnings(m);
+    em_report_free(m->report);
+    free(m->label);
+    pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+/* -------------------------------------------------------------- window */
+
+int em_begin(em_meter *m)
+{
+    if (!m)
+        return EM_ERR_INVALID;
+    pthread_mutex_lock(&m->lock);
+    if (m->running) {
+        pthread_mutex_unlock(&m->lock);
+        return set_error(m, EM_ERR_STATE, "em_begin() called twice without em_end()");
+    }
+    clear_warnings(m);
+    m->begin_real = em_now_real_ns();
+    m->begin_mono = em_now_mono();
+    for (size_t k = 0; k < m->nsrc; k++) {
+        struct em_source *s = &m->src[k];
+        for (size_t i = 0; i < s->nch; i++) {
+            struct em_channel *ch = &s->ch[i];
+            uint64_t raw;
+            int err = s->ops->read(s, i, &raw);
+            double t = em_now_mono();
+            ch->started = err == 0;
+            ch->failing = 0;
+            ch->warned_fail = 0;
+            ch->warned_fault = 0;
+            ch->max_gap_s = 0;
+            if (err == 0)
+                em_counter_start(&ch->ctr, raw, t);
+            else
+                window_warning(m, "%s %s: cannot read %s at the start (%s); not measured",
+                               ch->component, ch->device, ch->path, em_strerror(err));
+        }
+    }
+    m->running = 1;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+/* Fill one component of the report from every channel that serves it. */
+static int build_component(em_meter *m, struct em_report *r, const char *name)
+{
+    struct em_report_component *c = em_report_add_component(r, name);
+    if (!c)
+        return EM_ERR_NOMEM;
+    size_t found = 0, started = 0;
+    for (size_t k = 0; k < m->nsrc; k++) {
+        struct em_source *s = &m->src[k];
+        for (size_t i = 0; i < s->nch; i++) {
+            struct em_channel *ch = &s->ch[i];
+            if (strcmp(ch->component, name) != 0)
+                continue;
+            found++;
+            c->in_total = ch->in_total;
+            if (!ch->started)
+                continue;
+            started++;
+            if (!c->source && !(c->source = em_strdup(s->ops->name)))
+                return EM_ERR_NOMEM;
+            if (ch->ctr.gap_s > 0 || ch->ctr.faults > 0 || ch->ctr.late > 0) {
+                c->degraded = 1;
+                if (ch->ctr.gap_s > 0)
+                    c->status = EM_STATUS_ESTIMATED;
+            }
+            if (em_report_add_device(c, ch->device, em_counter_joules(&ch->ctr),
+                                     em_counter_uncertainty(&ch->ctr)))
+                return EM_ERR_NOMEM;
+        }
+    }
+    if (started > 0)
+        return 0;
+    char *why = found ? em_asprintf("no %s counter could be read at the start of the window "
+                                    "(see warnings)",
+                                    name)
+                      : em_probe_component_reason(m->probes, m->nsrc, name);
+    if (!why)
+        return EM_ERR_NOMEM;
+    int err = em_report_set_unavailable(c, why);
+    free(why);
+    return err;
+}
+
+static int is_fixed(const char *name)
+{
+    for (size_t i = 0; i < N_FIXED; i++)
+        if (strcmp(fixed_components[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int build_report(em_meter *m, double end_mono, int64_t end_real, struct em_report **out)
+{
+    struct em_report *r = em_report_new(m->label, m->include_idle);
+    if (!r)
+        return EM_ERR_NOMEM;
+    int err = 0;
+    r->start_ns = m->begin_real;
+    r->end_ns = end_real;
+    r->duration_s = end_mono - m->begin_mono;
+    for (size_t i = 0; i < N_FIXED && !err; i++)
+        err = build_component(m, r, fixed_components[i]);
+    /* Extras (psys, cpu-core, ...), once each, in the order channels appear. */
+    for (size_t k = 0; k < m->nsrc && !err; k++)
+        for (size_t i = 0; i < m->src[k].nch && !err; i++) {
+            const char *name = m->src[k].ch[i].component;
+            if (!is_fixed(name) && em_report_find(r, name) < 0)
+                err = build_component(m, r, name);
+        }
+    for (size_t i = 0; i < m->nwarnings && !err; i++)
+        err = em_report_add_warning(r, "%s", m->warnings[i]);
+    if (!err && m->dropped_warnings)
+        err = em_report_add_warning(r, "%zu more warnings not shown", m->dropped_warnings);
+    if (err) {
+        em_report_free(r);
+        return err;
+    }
+    em_report_finish(r);
+    *out = r;
+    return 0;
+}
+
+int em_end(em_meter *m)
+{
+    if (!m)
+        return EM_ERR_INVALID;
+    pthread_mutex_lock(&m->lock);
+    if (!m->running) {
+        pthread_mutex_unlock(&m->lock);
+        return set_error(m, EM_ERR_STATE, "em_end() called without em_begin()");
+    }
+    sample_all(m, 1);
+    double end_mono = em_now_mono();
+    int64_t end_real = em_now_real_ns();
+    m->running = 0;
+    struct em_report *r = NULL;
+    int err = build_report(m, end_mono, end_real, &r);
+    pthread_mutex_unlock(&m->lock);
+    if (err)
+        return set_error(m, err, "building the report: %s", em_strerror(err));
+    em_report_free(m->report);
+    m->report = r;
+    return 0;
+}
+
+em_report *em_meter_report(em_meter *m)
+{
+    return m ? m->report : NULL;
+}

@@ -1,0 +1,127 @@
+/* The report as JSON, schema energymeter/1 (see DESIGN.md). */
+#include "report.h"
+
+#include <math.h>
+#include <time.h>
+
+/* A number, or null when it is not finite: JSON has no NaN or Infinity and
+ * an unknown value must never read as a number. */
+static void put_num(struct em_buf *b, double v)
+{
+    if (isfinite(v))
+        em_buf_printf(b, "%.6f", v);
+    else
+        em_buf_puts(b, "null");
+}
+
+/* ISO-8601 UTC with microseconds, e.g. "2026-11-25T10:00:00.000000Z". */
+static void put_time(struct em_buf *b, int64_t ns)
+{
+    /* Floor division, so that times before the epoch still get a
+     * non-negative fraction. */
+    int64_t sec = ns / 1000000000LL;
+    int64_t rem = ns % 1000000000LL;
+    if (rem < 0) {
+        rem += 1000000000LL;
+        sec -= 1;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char date[64];
+    if (!gmtime_r(&t, &tm) || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+        em_buf_puts(b, "null");
+        return;
+    }
+    em_buf_printf(b, "\"%s.%06dZ\"", date, (int)(rem / 1000));
+}
+
+static void put_component(struct em_buf *b, const struct em_report_component *c)
+{
+    int unavailable = c->status == EM_STATUS_UNAVAILABLE;
+
+    em_buf_puts(b, "    ");
+    em_buf_json_str(b, c->name);
+    em_buf_puts(b, ": {\n      \"joules\": ");
+    if (unavailable)
+        em_buf_puts(b, "null");
+    else
+        put_num(b, c->joules);
+    em_buf_puts(b, ",\n      \"status\": ");
+    em_buf_json_str(b, em_status_name(c->status));
+    if (unavailable) {
+        em_buf_puts(b, ",\n      \"reason\": ");
+        em_buf_json_str(b, c->reason);
+    } else {
+        em_buf_puts(b, ",\n      \"source\": ");
+        em_buf_json_str(b, c->source);
+        em_buf_puts(b, ",\n      \"uncertainty_j\": ");
+        put_num(b, c->uncertainty_j);
+    }
+    /* Optional keys appear only when they say something, so that the common
+     * case reads like the schema's example. */
+    if (!c->in_total)
+        em_buf_puts(b, ",\n      \"in_total\": false");
+    if (c->degraded && !unavailable)
+        em_buf_puts(b, ",\n      \"degraded\": true");
+    if (c->ndevices > 0 && !unavailable) {
+        em_buf_puts(b, ",\n      \"devices\": [");
+        for (size_t d = 0; d < c->ndevices; d++) {
+            em_buf_puts(b, d ? ",\n        {\"name\": " : "\n        {\"name\": ");
+            em_buf_json_str(b, c->devices[d].name);
+            em_buf_puts(b, ", \"joules\": ");
+            put_num(b, c->devices[d].joules);
+            em_buf_puts(b, "}");
+        }
+        em_buf_puts(b, "\n      ]");
+    }
+    em_buf_puts(b, "\n    }");
+}
+
+void em_format_json(const struct em_report *r, struct em_buf *b)
+{
+    em_buf_puts(b, "{\n  \"schema\": \"energymeter/1\",\n  \"label\": ");
+    em_buf_json_str(b, r->label); /* null when there is none */
+    em_buf_puts(b, ",\n  \"start_time\": ");
+    put_time(b, r->start_ns);
+    em_buf_puts(b, ",\n  \"end_time\": ");
+    put_time(b, r->end_ns);
+    em_buf_puts(b, ",\n  \"duration_s\": ");
+    put_num(b, r->duration_s);
+
+    em_buf_puts(b, ",\n  \"command\": ");
+    if (r->argv) {
+        em_buf_puts(b, "[");
+        for (int i = 0; i < r->argc; i++) {
+            if (i)
+                em_buf_puts(b, ", ");
+            em_buf_json_str(b, r->argv[i]);
+        }
+        em_buf_puts(b, "]");
+    } else {
+        em_buf_puts(b, "null");
+    }
+    em_buf_puts(b, ",\n  \"exit_status\": ");
+    if (r->has_exit_status)
+        em_buf_printf(b, "%d", r->exit_status);
+    else
+        em_buf_puts(b, "null");
+    em_buf_puts(b,
+                r->include_idle ? ",\n  \"include_idle\": true" : ",\n  \"include_idle\": false");
+
+    em_buf_puts(b, ",\n  \"components\": {");
+    for (size_t i = 0; i < r->ncomps; i++) {
+        em_buf_puts(b, i ? ",\n" : "\n");
+        put_component(b, &r->comps[i]);
+    }
+    em_buf_puts(b, r->ncomps ? "\n  },\n" : "},\n");
+
+    em_buf_puts(b, "  \"total_joules\": ");
+    put_num(b, r->total_joules);
+
+    em_buf_puts(b, ",\n  \"warnings\": [");
+    for (size_t i = 0; i < r->nwarnings; i++) {
+        em_buf_puts(b, i ? ",\n    " : "\n    ");
+        em_buf_json_str(b, r->warnings[i]);
+    }
+    em_buf_puts(b, r->nwarnings ? "\n  ]\n}\n" : "]\n}\n");
+}

@@ -1,0 +1,68 @@
+/*
+ * The report is plain data: per component and device, joules, status,
+ * source, uncertainty, reason and warnings. Totals are computed here, once;
+ * outputs only format it.
+ */
+#ifndef EM_REPORT_H
+#define EM_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct em_report_device {
+    char *name;
+    double joules;
+    double uncertainty_j;
+};
+
+struct em_report_component {
+    char *name;
+    em_status status;
+    double joules;        /* NaN when unavailable */
+    double uncertainty_j; /* NaN when unavailable */
+    char *source;         /* NULL when unavailable */
+    char *reason;         /* NULL unless unavailable */
+    int in_total;
+    int degraded;
+    struct em_report_device *devices;
+    size_t ndevices;
+};
+
+struct em_report {
+    char *label;
+    int64_t start_ns, end_ns; /* wall clock */
+    double duration_s;        /* monotonic */
+    char **argv;
+    int argc;
+    int has_exit_status;
+    int exit_status;
+    int include_idle;
+    struct em_report_component *comps;
+    size_t ncomps;
+    char **warnings;
+    size_t nwarnings;
+    double total_joules;
+};
+
+EM_INTERNAL struct em_report *em_report_new(const char *label, int include_idle);
+EM_INTERNAL void em_report_free(struct em_report *r);
+/* A new measured component (status and values set by the caller or by
+ * em_report_finish); NULL when out of memory. */
+EM_INTERNAL struct em_report_component *em_report_add_component(struct em_report *r,
+                                                                const char *name);
+EM_INTERNAL int em_report_set_unavailable(struct em_report_component *c, const char *reason);
+EM_INTERNAL int em_report_add_device(struct em_report_component *c, const char *name,
+                                     double joules, double uncertainty_j);
+EM_INTERNAL int em_report_add_warning(struct em_report *r, const char *fmt, ...) EM_PRINTF(2, 3);
+/* Sum devices into components (for those with devices) and components into
+ * the total. */
+EM_INTERNAL void em_report_finish(struct em_report *r);
+
+/* Formatters (output_text.c, output_json.c, output_csv.c). */
+EM_INTERNAL void em_format_text(const struct em_report *r, struct em_buf *b);
+EM_INTERNAL void em_format_json(const struct em_report *r, struct em_buf *b);
+EM_INTERNAL void em_format_csv(const struct em_report *r, struct em_buf *b);
+
+#endif

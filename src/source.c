@@ -1,0 +1,110 @@
+/* What every source shares: the source table, channels and probe records. */
+#include "source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const struct em_source_ops *const em_source_table[] = {
+    &em_src_rapl_powercap,
+    NULL,
+};
+
+struct em_channel *em_source_add_channel(struct em_source *s, const char *component,
+                                         const char *device, const char *path, int in_total)
+{
+    struct em_channel *ch = realloc(s->ch, (s->nch + 1) * sizeof *ch);
+    if (!ch)
+        return NULL;
+    s->ch = ch;
+    ch = &s->ch[s->nch++];
+    memset(ch, 0, sizeof *ch);
+    snprintf(ch->component, sizeof ch->component, "%s", component);
+    snprintf(ch->device, sizeof ch->device, "%s", device);
+    snprintf(ch->path, sizeof ch->path, "%s", path);
+    ch->in_total = in_total;
+    return ch;
+}
+
+int em_probe_add_zone(struct em_probe *p, const char *name, const char *component,
+                      const char *device, const char *path, const char *reason, const char *fix)
+{
+    struct em_zone_info *z = realloc(p->zones, (p->nzones + 1) * sizeof *z);
+    if (!z)
+        return EM_ERR_NOMEM;
+    p->zones = z;
+    z = &p->zones[p->nzones];
+    *z = (struct em_zone_info){
+        .name = em_strdup(name),
+        .component = em_strdup(component),
+        .device = em_strdup(device),
+        .path = em_strdup(path),
+        .usable = reason == NULL,
+        .reason = em_strdup(reason),
+        .fix = em_strdup(fix),
+    };
+    p->nzones++;
+    if ((name && !z->name) || (component && !z->component) || (device && !z->device) ||
+        (path && !z->path) || (reason && !z->reason) || (fix && !z->fix))
+        return EM_ERR_NOMEM;
+    if (z->usable)
+        p->available = 1;
+    return 0;
+}
+
+int em_probe_set_reason(struct em_probe *p, const char *reason, const char *fix)
+{
+    free(p->reason);
+    free(p->fix);
+    p->reason = em_strdup(reason);
+    p->fix = em_strdup(fix);
+    if ((reason && !p->reason) || (fix && !p->fix))
+        return EM_ERR_NOMEM;
+    return 0;
+}
+
+void em_probe_clear(struct em_probe *p)
+{
+    for (size_t i = 0; i < p->nzones; i++) {
+        struct em_zone_info *z = &p->zones[i];
+        free(z->name);
+        free(z->component);
+        free(z->device);
+        free(z->path);
+        free(z->reason);
+        free(z->fix);
+    }
+    free(p->zones);
+    free(p->reason);
+    free(p->fix);
+    const char *src = p->source;
+    *p = (struct em_probe){.source = src};
+}
+
+static char *reason_with_fix(const char *reason, const char *fix)
+{
+    return fix ? em_asprintf("%s. Fix: %s", reason, fix) : em_strdup(reason);
+}
+
+char *em_probe_component_reason(const struct em_probe *probes, size_t n, const char *component)
+{
+    /* The first zone that would have served the component says it best. */
+    for (size_t k = 0; k < n; k++)
+        for (size_t z = 0; z < probes[k].nzones; z++) {
+            const struct em_zone_info *zi = &probes[k].zones[z];
+            if (!zi->usable && zi->component && strcmp(zi->component, component) == 0)
+                return reason_with_fix(zi->reason, zi->fix);
+        }
+    if (strcmp(component, "gpu") == 0)
+        return em_strdup("no GPU energy source in this version of energymeter (NVML support "
+                         "is not built yet)");
+    if (strcmp(component, "disk") == 0)
+        return em_strdup("no storage energy source in this version of energymeter (block I/O "
+                         "measurement is not built yet)");
+    for (size_t k = 0; k < n; k++)
+        if (!probes[k].available && probes[k].reason)
+            return reason_with_fix(probes[k].reason, probes[k].fix);
+    if (strcmp(component, "dram") == 0)
+        return em_strdup("no DRAM energy counter: RAPL on this machine has no dram domain (AMD "
+                         "and most client Intel processors have none)");
+    return em_asprintf("no source measures %s on this machine", component);
+}

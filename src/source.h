@@ -1,0 +1,100 @@
+/*
+ * A source reads one kind of sensor and knows nothing of the others. It is a
+ * table of functions plus a name. open() enumerates what the machine has,
+ * records every zone it found (usable or not, with the reason and a safe fix)
+ * in the probe, and creates one channel per usable energy counter. read()
+ * returns the raw value of one channel; the meter turns raw values into joules
+ * with a struct em_counter, so sources do no arithmetic on energy.
+ */
+#ifndef EM_SOURCE_H
+#define EM_SOURCE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "counter.h"
+#include "util.h"
+
+#define EM_NAME_MAX 48
+
+/* One zone or device a source found: one line of `energymeter list`. */
+struct em_zone_info {
+    char *name;      /* "intel-rapl:0" */
+    char *component; /* "cpu", "dram", "psys", "cpu-core", ... (NULL: none) */
+    char *device;    /* "package-0" */
+    char *path;      /* the file that is read */
+    int usable;
+    char *reason; /* why not usable (NULL when usable) */
+    char *fix;    /* a safe way to make it usable (NULL: none) */
+};
+
+struct em_probe {
+    const char *source; /* static name of the source */
+    int available;      /* at least one usable channel */
+    char *reason;       /* why the source as a whole is unavailable */
+    char *fix;
+    struct em_zone_info *zones;
+    size_t nzones;
+};
+
+/* Append a zone to a probe (strings copied; NULLs allowed). EM_ERR_NOMEM. */
+EM_INTERNAL int em_probe_add_zone(struct em_probe *p, const char *name, const char *component,
+                                  const char *device, const char *path, const char *reason,
+                                  const char *fix);
+/* Set the source-wide reason and fix (copied). EM_ERR_NOMEM. */
+EM_INTERNAL int em_probe_set_reason(struct em_probe *p, const char *reason, const char *fix);
+EM_INTERNAL void em_probe_clear(struct em_probe *p);
+/* Why no source serves component, from the probes of every source (with the
+ * fix when one is known); malloc'd, NULL when out of memory. */
+EM_INTERNAL char *em_probe_component_reason(const struct em_probe *probes, size_t n,
+                                            const char *component);
+
+/* One energy counter of a source. */
+struct em_channel {
+    char component[EM_NAME_MAX]; /* report component: "cpu", "dram", "psys", ... */
+    char device[EM_NAME_MAX];    /* device within it: "package-0" */
+    char path[PATH_MAX + 32];    /* what is read (rooted) */
+    int in_total;                /* 0 for extras already contained in others (psys, core) */
+    struct em_counter ctr;
+
+    /* per-window state, owned by the meter */
+    int started;         /* a reading was taken at begin */
+    int failing;         /* the last read failed */
+    int warned_fail;     /* a warning was recorded for this window */
+    int warned_fault;
+    double max_gap_s;    /* longest time between readings in the window */
+};
+
+struct em_source;
+
+struct em_source_ops {
+    const char *name; /* "rapl-powercap" */
+    /* Fill s->ch/s->nch and the probe. Returns 0 even when nothing is usable
+     * (the probe says why); a negative code only for EM_ERR_NOMEM. */
+    int (*open)(struct em_source *s, struct em_probe *probe);
+    /* Raw value of channel i. 0, or EM_ERR_NOT_FOUND (vanished), EM_ERR_PERM,
+     * EM_ERR_IO, EM_ERR_FORMAT. Must be safe to call from the sampler thread. */
+    int (*read)(struct em_source *s, size_t i, uint64_t *raw);
+    /* Free s->priv (the channels are freed by the caller). */
+    void (*close)(struct em_source *s);
+};
+
+struct em_source {
+    const struct em_source_ops *ops;
+    struct em_channel *ch;
+    size_t nch;
+    void *priv;
+};
+
+/* Add a channel to s (grows s->ch). NULL when out of memory. */
+EM_INTERNAL struct em_channel *em_source_add_channel(struct em_source *s, const char *component,
+                                                     const char *device, const char *path,
+                                                     int in_total);
+
+/* The sources the library knows, in order of preference, NULL-terminated. */
+EM_INTERNAL extern const struct em_source_ops *const em_source_table[];
+
+EM_INTERNAL extern const struct em_source_ops em_src_rapl_powercap;
+
+#endif

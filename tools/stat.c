@@ -1,0 +1,290 @@
+/*
+ * energymeter stat: run a command, measure the energy of the window it ran
+ * in, write the report, exit with the command's status.
+ *
+ * The meter is created (sources probed and opened) before the command
+ * starts, so that em_begin() and em_end() bracket the command closely.
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to energymeter are forwarded to
+ * the command; the report is written when it ends, whatever ends it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "energymeter/energymeter.h"
+
+static volatile sig_atomic_t child_pid;
+
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
+
+void help_stat(FILE *f)
+{
+    fputs("Usage: energymeter stat [OPTIONS] [--] CMD [ARGS...]\n"
+          "\n"
+          "Run CMD, measure the energy of every component while it runs, and write the\n"
+          "report to stderr (or -o FILE). Exits with CMD's exit status (128+N when CMD\n"
+          "dies of signal N, 127 when CMD cannot be run). SIGINT, SIGTERM, SIGHUP and\n"
+          "SIGQUIT are forwarded to CMD; the report is still written.\n"
+          "\n"
+          "Output:\n"
+          "  -o, --output FILE          write the report to FILE instead of stderr\n"
+          "  -j, --json                 JSON report (schema energymeter/1)\n"
+          "      --csv                  CSV report, one row per component and device\n"
+          "      --label TEXT           a label copied into the report\n"
+          "\n"
+          "Measurement:\n"
+          "      --interval MS          sampler period in milliseconds (1-3600000); by\n"
+          "                             default counters are read often enough that no\n"
+          "                             wrap can be missed\n"
+          "      --include-idle         disk model: add idle power over the window\n"
+          "      --disk-avg-speed B/S   disk model: bytes per second (original model)\n"
+          "      --disk-active-power W  disk model: active power (default 6 W)\n"
+          "      --disk-idle-power W    disk model: idle power (default 1.42 W)\n"
+          "\n"
+          "  -h, --help                 this help\n"
+          "\n"
+          "Example: energymeter stat --json -o run.json -- python3 train.py\n",
+          f);
+}
+
+static void forward_signal(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    /* A terminal's ^C already reached the command through its process group
+     * (SI_KERNEL); forward only what was sent to energymeter itself. */
+    if (child_pid > 0 && si->si_code != SI_KERNEL)
+        kill((pid_t)child_pid, sig);
+}
+
+struct stat_args {
+    const char *output;
+    em_format format;
+    em_options opts;
+    char **cmd;
+};
+
+static int parse_args(int argc, char **argv, struct stat_args *a)
+{
+    enum { OPT_CSV = 256, OPT_LABEL, OPT_INTERVAL, OPT_PLOT, OPT_IDLE, OPT_SPEED, OPT_ACTIVE,
+           OPT_IDLEP };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},
+        {"csv", no_argument, NULL, OPT_CSV},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"plot", required_argument, NULL, OPT_PLOT},
+        {"include-idle", no_argument, NULL, OPT_IDLE},
+        {"disk-avg-speed", required_argument, NULL, OPT_SPEED},
+        {"disk-active-power", required_argument, NULL, OPT_ACTIVE},
+        {"disk-idle-power", required_argument, NULL, OPT_IDLEP},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    unsigned ms;
+    em_options_init(&a->opts);
+    a->format = EM_FORMAT_TEXT;
+    opterr = 0;
+    optind = 1;
+    /* '+': stop at the first non-option, which starts the command. */
+    while ((c = getopt_long(argc, argv, "+:o:jh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            a->output = optarg;
+            break;
+        case 'j':
+            a->format = EM_FORMAT_JSON;
+            break;
+        case OPT_CSV:
+            a->format = EM_FORMAT_CSV;
+            break;
+        case OPT_LABEL:
+            a->opts.label = optarg;
+            break;
+        case OPT_INTERVAL:
+            if (parse_uint(optarg, 3600000, &ms) || ms == 0)
+                return usage_error("stat ", "stat: --interval wants milliseconds from 1 to "
+                                            "3600000, not '%s'",
+                                   optarg);
+            a->opts.interval_ms = ms;
+            break;
+        case OPT_PLOT:
+            return usage_error("stat ", "stat: --plot is not available in this version yet");
+        case OPT_IDLE:
+            a->opts.include_idle = 1;
+            break;
+        case OPT_SPEED:
+            if (parse_nonneg_double(optarg, &a->opts.disk_avg_speed) ||
+                a->opts.disk_avg_speed == 0)
+                return usage_error("stat ", "stat: --disk-avg-speed wants bytes per second "
+                                            "> 0, not '%s'",
+                                   optarg);
+            break;
+        case OPT_ACTIVE:
+            if (parse_nonneg_double(optarg, &a->opts.disk_active_power))
+                return usage_error("stat ", "stat: --disk-active-power wants watts >= 0, not "
+                                            "'%s'",
+                                   optarg);
+            break;
+        case OPT_IDLEP:
+            if (parse_nonneg_double(optarg, &a->opts.disk_idle_power))
+                return usage_error("stat ", "stat: --disk-idle-power wants watts >= 0, not "
+                                            "'%s'",
+                                   optarg);
+            break;
+        case 'h':
+            help_stat(stdout);
+            return -1;
+        case ':':
+            return usage_error("stat ", "stat: option '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("stat ", "stat: unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("stat ", "stat: no command given (energymeter stat -- CMD ARGS...)");
+    a->cmd = argv + optind;
+    return 0;
+}
+
+/* Start cmd; its exec failure comes back through a close-on-exec pipe. */
+static pid_t spawn(char **cmd, int *exec_errno)
+{
+    int pfd[2];
+    *exec_errno = 0;
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        *exec_errno = errno;
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (size_t i = 0; i < N_FORWARDED; i++)
+            sigaction(forwarded_signals[i], &dfl, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        close(pfd[0]);
+        execvp(cmd[0], cmd);
+        int e = errno;
+        ssize_t w = write(pfd[1], &e, sizeof e);
+        (void)w;
+        _exit(EXIT_NOEXEC);
+    }
+    int saved = errno;
+    close(pfd[1]);
+    if (pid < 0) {
+        close(pfd[0]);
+        *exec_errno = saved;
+        return -1;
+    }
+    child_pid = pid;
+    ssize_t n;
+    do {
+        n = read(pfd[0], exec_errno, sizeof *exec_errno);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof *exec_errno)
+        *exec_errno = 0;
+    close(pfd[0]);
+    return pid;
+}
+
+static int wait_child(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return 1;
+    }
+    child_pid = 0;
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+int cmd_stat(int argc, char **argv)
+{
+    struct stat_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+
+    FILE *out = stderr;
+    if (a.output && !(out = fopen(a.output, "w"))) {
+        fprintf(stderr, "energymeter: cannot write the report to '%s': %s\n", a.output,
+                strerror(errno));
+        return 1;
+    }
+    em_meter *m = NULL;
+    int err = em_meter_new(&a.opts, &m);
+    if (err) {
+        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(NULL));
+        rc = 1;
+        goto cleanup;
+    }
+
+    /* Block the forwarded signals until the child exists, then forward them. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (size_t i = 0; i < N_FORWARDED; i++)
+        sigaddset(&block, forwarded_signals[i]);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    struct sigaction sa = {.sa_sigaction = forward_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < N_FORWARDED; i++)
+        sigaction(forwarded_signals[i], &sa, NULL);
+
+    err = em_begin(m);
+    if (err) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+        rc = 1;
+        goto cleanup;
+    }
+    int exec_errno;
+    pid_t pid = spawn(a.cmd, &exec_errno);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0 || exec_errno) {
+        if (pid > 0)
+            wait_child(pid);
+        em_end(m);
+        fprintf(stderr, "energymeter: cannot run '%s': %s\n", a.cmd[0],
+                strerror(exec_errno ? exec_errno : errno));
+        rc = EXIT_NOEXEC;
+        goto cleanup;
+    }
+    rc = wait_child(pid);
+    err = em_end(m);
+    if (err) {
+        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+        rc = rc ? rc : 1;
+        goto cleanup;
+    }
+    em_report *r = em_meter_report(m);
+    int n = 0;
+    while (a.cmd[n])
+        n++;
+    em_report_set_command(r, n, (const char *const *)a.cmd);
+    em_report_set_exit_status(r, rc);
+    if (em_report_write(r, a.format, out) || fflush(out) != 0) {
+        fprintf(stderr, "energymeter: writing the report to '%s' failed: %s\n",
+                a.output ? a.output : "stderr", strerror(errno));
+        rc = rc ? rc : 1;
+    }
+
+cleanup:
+    em_meter_free(m);
+    if (out != stderr && fclose(out) != 0 && rc == 0) {
+        fprintf(stderr, "energymeter: closing '%s' failed: %s\n", a.output, strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}
