@@ -110,8 +110,12 @@ void em_format_text(const struct em_report *r, struct em_buf *b)
                   STATUS_WIDTH, "status", "source / reason");
     for (size_t i = 0; i < r->ncomps; i++)
         put_component(b, r, &r->comps[i]);
+    size_t counted = 0;
+    for (size_t i = 0; i < r->ncomps; i++)
+        counted += r->comps[i].in_total && r->comps[i].status != EM_STATUS_UNAVAILABLE;
     put_value_cells(b, r->total_joules, r->duration_s);
-    em_buf_puts(b, "total\n\n");
+    /* A total of nothing is not 0 J of energy: say so, never a silent zero. */
+    em_buf_puts(b, counted ? "total\n\n" : "total (no component could be measured)\n\n");
 
     if (isfinite(r->duration_s))
         em_buf_printf(b, "%15.6f seconds time elapsed\n\n", r->duration_s);

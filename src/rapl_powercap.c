@@ -133,7 +133,9 @@ static double zone_max_power(const char *dir)
     for (int i = 0; i < 8; i++) {
         char path[PATH_MAX + 32];
         uint64_t uw;
-        snprintf(path, sizeof path, "%s/constraint_%d_max_power_uw", dir, i);
+        if (snprintf(path, sizeof path, "%s/constraint_%d_max_power_uw", dir, i) >=
+            (int)sizeof path)
+            break;
         if (em_read_u64(path, &uw) == 0 && uw > 0 && (double)uw / 1e6 > best)
             best = (double)uw / 1e6;
     }
@@ -182,8 +184,10 @@ static int add_zone(struct em_source *s, struct em_probe *probe, const struct zo
 
     if (snprintf(dir, sizeof dir, "%s/%s", classdir, z->entry) >= (int)sizeof dir)
         return em_probe_add_zone(probe, z->entry, NULL, NULL, NULL, "path too long", NULL);
-    snprintf(epath, sizeof epath, "%s/energy_uj", dir);
-    snprintf(rpath, sizeof rpath, "%s/max_energy_range_uj", dir);
+    /* dir is shorter than PATH_MAX, so these fit. */
+    if (snprintf(epath, sizeof epath, "%s/energy_uj", dir) < 0 ||
+        snprintf(rpath, sizeof rpath, "%s/max_energy_range_uj", dir) < 0)
+        return EM_ERR_INVALID;
 
     if (!classify(zs, n, z, &component, device, sizeof device, &in_total)) {
         problem = em_asprintf("zone '%s' is not a domain energymeter knows", z->name);

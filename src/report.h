@@ -49,7 +49,8 @@ struct em_report {
 EM_INTERNAL struct em_report *em_report_new(const char *label, int include_idle);
 EM_INTERNAL void em_report_free(struct em_report *r);
 /* A new measured component (status and values set by the caller or by
- * em_report_finish); NULL when out of memory. */
+ * em_report_finish); NULL when out of memory. The pointer is into an array
+ * that the next add reallocates: fill one component before adding another. */
 EM_INTERNAL struct em_report_component *em_report_add_component(struct em_report *r,
                                                                 const char *name);
 EM_INTERNAL int em_report_set_unavailable(struct em_report_component *c, const char *reason);
