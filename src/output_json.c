@@ -63,6 +63,7 @@ static void put_component(struct em_buf *b, const struct em_report_component *c)
         em_buf_puts(b, ",\n      \"in_total\": false");
     if (c->degraded && !unavailable)
         em_buf_puts(b, ",\n      \"degraded\": true");
+    em_extras_json(&c->extras, b, ",\n      ");
     if (c->ndevices > 0 && !unavailable) {
         em_buf_puts(b, ",\n      \"devices\": [");
         for (size_t d = 0; d < c->ndevices; d++) {
@@ -70,6 +71,7 @@ static void put_component(struct em_buf *b, const struct em_report_component *c)
             em_buf_json_str(b, c->devices[d].name);
             em_buf_puts(b, ", \"joules\": ");
             put_num(b, c->devices[d].joules);
+            em_extras_json(&c->devices[d].extras, b, ", ");
             em_buf_puts(b, "}");
         }
         em_buf_puts(b, "\n      ]");

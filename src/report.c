@@ -43,8 +43,10 @@ static void free_argv(struct em_report *r)
 
 static void free_devices(struct em_report_component *c)
 {
-    for (size_t d = 0; d < c->ndevices; d++)
+    for (size_t d = 0; d < c->ndevices; d++) {
         free(c->devices[d].name);
+        em_extras_free(&c->devices[d].extras);
+    }
     free(c->devices);
     c->devices = NULL;
     c->ndevices = 0;
@@ -60,6 +62,7 @@ void em_report_free(struct em_report *r)
         free(c->source);
         free(c->reason);
         free_devices(c);
+        em_extras_free(&c->extras);
     }
     free(r->comps);
     for (size_t i = 0; i < r->nwarnings; i++)
@@ -137,9 +140,7 @@ int em_report_add_device(struct em_report_component *c, const char *name, double
     if (!copy)
         return EM_ERR_NOMEM;
     struct em_report_device *d = &devs[c->ndevices++];
-    d->name = copy;
-    d->joules = joules;
-    d->uncertainty_j = uncertainty_j;
+    *d = (struct em_report_device){.name = copy, .joules = joules, .uncertainty_j = uncertainty_j};
     return EM_OK;
 }
 
@@ -357,6 +358,20 @@ int em_component_degraded(const em_report *r, size_t c)
 {
     const struct em_report_component *comp = comp_at(r, c);
     return comp ? (comp->degraded != 0) : 0;
+}
+
+double em_component_number(const em_report *r, size_t c, const char *key)
+{
+    const struct em_report_component *comp = comp_at(r, c);
+    const struct em_report_extra *e = comp && key ? em_extras_get(&comp->extras, key) : NULL;
+    return e && e->kind != EM_EXTRA_STRING ? e->num : NAN;
+}
+
+const char *em_component_string(const em_report *r, size_t c, const char *key)
+{
+    const struct em_report_component *comp = comp_at(r, c);
+    const struct em_report_extra *e = comp && key ? em_extras_get(&comp->extras, key) : NULL;
+    return e && e->kind == EM_EXTRA_STRING ? e->str : NULL;
 }
 
 size_t em_component_device_count(const em_report *r, size_t c)

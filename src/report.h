@@ -11,10 +11,27 @@
 
 #include "util.h"
 
+/* An extra key of a component or device in the JSON report (read_bytes,
+ * model, ...): sources add what they know beyond joules. */
+enum em_extra_kind { EM_EXTRA_NUMBER = 0, EM_EXTRA_INTEGER = 1, EM_EXTRA_STRING = 2 };
+
+struct em_report_extra {
+    char *key;
+    enum em_extra_kind kind;
+    double num;
+    char *str;
+};
+
+struct em_report_extras {
+    struct em_report_extra *v;
+    size_t n;
+};
+
 struct em_report_device {
     char *name;
     double joules;
     double uncertainty_j;
+    struct em_report_extras extras;
 };
 
 struct em_report_component {
@@ -28,6 +45,7 @@ struct em_report_component {
     int degraded;
     struct em_report_device *devices;
     size_t ndevices;
+    struct em_report_extras extras;
 };
 
 struct em_report {
@@ -56,6 +74,16 @@ EM_INTERNAL struct em_report_component *em_report_add_component(struct em_report
 EM_INTERNAL int em_report_set_unavailable(struct em_report_component *c, const char *reason);
 EM_INTERNAL int em_report_add_device(struct em_report_component *c, const char *name,
                                      double joules, double uncertainty_j);
+/* Set (or replace) an extra key; strings are copied. EM_ERR_NOMEM. */
+EM_INTERNAL int em_extras_set_number(struct em_report_extras *x, const char *key, double v);
+EM_INTERNAL int em_extras_set_integer(struct em_report_extras *x, const char *key, double v);
+EM_INTERNAL int em_extras_set_string(struct em_report_extras *x, const char *key, const char *v);
+EM_INTERNAL const struct em_report_extra *em_extras_get(const struct em_report_extras *x,
+                                                        const char *key);
+EM_INTERNAL void em_extras_free(struct em_report_extras *x);
+/* Append ", \"key\": value" for each extra (JSON). */
+EM_INTERNAL void em_extras_json(const struct em_report_extras *x, struct em_buf *b,
+                                const char *sep);
 EM_INTERNAL int em_report_add_warning(struct em_report *r, const char *fmt, ...) EM_PRINTF(2, 3);
 /* Sum devices into components (for those with devices) and components into
  * the total. */

@@ -157,6 +157,11 @@ EM_API int em_component_in_total(const em_report *r, size_t c);
 /* 1 when a counter fault (reset, vanished file) made part of the value an estimate. */
 EM_API int em_component_degraded(const em_report *r, size_t c);
 
+/* Extra keys a source adds (disk: "read_bytes", "write_bytes", "busy_s"; ...):
+ * the number (NaN when absent or a string) or the string (NULL when absent). */
+EM_API double em_component_number(const em_report *r, size_t c, const char *key);
+EM_API const char *em_component_string(const em_report *r, size_t c, const char *key);
+
 EM_API size_t em_component_device_count(const em_report *r, size_t c);
 EM_API const char *em_device_name(const em_report *r, size_t c, size_t d);
 EM_API double em_device_joules(const em_report *r, size_t c, size_t d);
