@@ -131,3 +131,34 @@ double em_counter_uncertainty(const struct em_counter *c)
     }
     return u;
 }
+
+void em_counter_start_power(struct em_counter *c, uint64_t raw, double t)
+{
+    em_counter_start(c, raw, t);
+    c->last_power_w = (double)raw * c->scale;
+}
+
+int em_counter_update_power(struct em_counter *c, uint64_t raw, double t)
+{
+    if (!c->started) {
+        em_counter_start_power(c, raw, t);
+        return EM_CTR_OK;
+    }
+    double p = (double)raw * c->scale;
+    double dt = t > c->last_t ? t - c->last_t : 0;
+    int event = EM_CTR_OK;
+    if (p > c->max_power_w * EM_CTR_POWER_MARGIN) {
+        /* A reading beyond what the device can draw is not believed. */
+        c->faults++;
+        c->gap_s += dt;
+        event = EM_CTR_IMPLAUSIBLE;
+    } else {
+        c->joules += (c->last_power_w + p) / 2 * dt;
+        c->uncertainty_j += fabs(p - c->last_power_w) / 2 * dt;
+        c->covered_s += dt;
+        c->last_power_w = p;
+    }
+    c->last_raw = raw;
+    c->last_t = t;
+    return event;
+}

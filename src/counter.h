@@ -31,6 +31,7 @@ struct em_counter {
     unsigned wraps;
     unsigned faults; /* implausible changes (resets, jumps) */
     unsigned late;   /* intervals too long to know the number of wraps */
+    double last_power_w; /* power channels: the last reading */
 };
 
 enum em_counter_event {
@@ -47,6 +48,14 @@ EM_INTERNAL void em_counter_init(struct em_counter *c, double scale, uint64_t mo
 EM_INTERNAL void em_counter_start(struct em_counter *c, uint64_t raw, double t);
 /* A later reading at monotonic time t >= last_t. Returns an em_counter_event. */
 EM_INTERNAL int em_counter_update(struct em_counter *c, uint64_t raw, double t);
+/*
+ * Power channels: raw x scale is watts. Energy is the trapezoid integral of
+ * the readings; the uncertainty grows by half the change between readings
+ * times the interval (the area the trapezoid can miss when power moves
+ * monotonically between them).
+ */
+EM_INTERNAL void em_counter_start_power(struct em_counter *c, uint64_t raw, double t);
+EM_INTERNAL int em_counter_update_power(struct em_counter *c, uint64_t raw, double t);
 /* No reading possible at time t (file vanished, read error): the time since
  * the last good reading becomes a gap. The next good reading restarts. */
 EM_INTERNAL void em_counter_fail(struct em_counter *c, double t);

@@ -31,8 +31,6 @@ static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
 struct em_meter {
     char *label;
     int include_idle;
-    double disk_avg_speed, disk_active_power, disk_idle_power;
-    unsigned interval_ms;
     struct em_logger log;
 
     struct em_source *src;
@@ -47,6 +45,11 @@ struct em_meter {
     int thread_started;
     int stop;
     int running;
+    unsigned long generation; /* bumped by each em_begin(), wakes the sampler */
+    struct em_config cfg;
+    uint64_t *scratch_raw; /* one entry per channel of the largest source */
+    int *scratch_err;
+    double *scratch_t;
 
     double begin_mono;
     int64_t begin_real;
@@ -116,14 +119,10 @@ static void clear_warnings(em_meter *m)
 
 /* ------------------------------------------------------------- sampling */
 
-/* Take one reading of a channel during the window (lock held). */
-static void sample_channel(em_meter *m, struct em_source *s, size_t i, int at_end)
+/* Account one reading of a channel (or its failure) taken at t (lock held). */
+static void account(em_meter *m, struct em_channel *ch, int err, uint64_t raw, double t,
+                    int at_end)
 {
-    struct em_channel *ch = &s->ch[i];
-    uint64_t raw;
-    int err = s->ops->read(s, i, &raw);
-    double t = em_now_mono();
-
     if (err) {
         ch->failing = 1;
         if (!ch->warned_fail) {
@@ -142,12 +141,13 @@ static void sample_channel(em_meter *m, struct em_source *s, size_t i, int at_en
     double dt = t - ch->ctr.last_t;
     if (dt > ch->max_gap_s)
         ch->max_gap_s = dt;
-    int ev = em_counter_update(&ch->ctr, raw, t);
+    int ev = ch->kind == EM_CH_POWER ? em_counter_update_power(&ch->ctr, raw, t)
+                                     : em_counter_update(&ch->ctr, raw, t);
     if (ev == EM_CTR_IMPLAUSIBLE && !ch->warned_fault) {
         ch->warned_fault = 1;
         window_warning(m,
-                       "%s %s: %s changed by more than the zone can draw in %.3f s (a counter "
-                       "reset?) %.3f s into the window; that interval is estimated",
+                       "%s %s: %s changed by more than the device can draw in %.3f s (a "
+                       "counter reset?) %.3f s into the window; that interval is estimated",
                        ch->component, ch->device, ch->path, dt, t - m->begin_mono);
     } else if (ev == EM_CTR_LATE && !ch->warned_fault) {
         ch->warned_fault = 1;
@@ -158,21 +158,58 @@ static void sample_channel(em_meter *m, struct em_source *s, size_t i, int at_en
     }
 }
 
-static void sample_all(em_meter *m, int at_end)
+/* Read every channel of s now, at once where the source can (lock held). */
+static void read_source(em_meter *m, struct em_source *s)
 {
-    for (size_t k = 0; k < m->nsrc; k++)
-        for (size_t i = 0; i < m->src[k].nch; i++)
-            if (m->src[k].ch[i].started)
-                sample_channel(m, &m->src[k], i, at_end);
+    if (s->ops->read_all) {
+        s->ops->read_all(s, m->scratch_raw, m->scratch_err);
+        double t = em_now_mono();
+        for (size_t i = 0; i < s->nch; i++)
+            m->scratch_t[i] = t;
+        return;
+    }
+    for (size_t i = 0; i < s->nch; i++) {
+        m->scratch_err[i] = s->ops->read(s, i, &m->scratch_raw[i]);
+        m->scratch_t[i] = em_now_mono();
+    }
 }
 
-static struct timespec deadline_after(double seconds)
+/* The sampler's work: read the channels that are due (lock held). */
+static void sample_due(em_meter *m)
+{
+    double now = em_now_mono();
+    for (size_t k = 0; k < m->nsrc; k++) {
+        struct em_source *s = &m->src[k];
+        for (size_t i = 0; i < s->nch; i++) {
+            struct em_channel *ch = &s->ch[i];
+            /* Channels due within a millisecond are read together. */
+            if (!ch->started || ch->next_due > now + 0.001)
+                continue;
+            uint64_t raw;
+            int err = s->ops->read(s, i, &raw);
+            double t = em_now_mono();
+            account(m, ch, err, raw, t, 0);
+            ch->next_due = t + ch->period_s;
+        }
+    }
+}
+
+static double next_due(const em_meter *m)
+{
+    double due = INFINITY;
+    for (size_t k = 0; k < m->nsrc; k++)
+        for (size_t i = 0; i < m->src[k].nch; i++)
+            if (m->src[k].ch[i].started && m->src[k].ch[i].next_due < due)
+                due = m->src[k].ch[i].next_due;
+    return due;
+}
+
+static struct timespec mono_deadline(double t)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double whole = floor(seconds);
-    ts.tv_sec += (time_t)whole;
-    ts.tv_nsec += (long)((seconds - whole) * 1e9);
+    double whole = floor(t);
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((t - whole) * 1e9);
     if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
@@ -185,16 +222,18 @@ static void *sampler_main(void *arg)
     em_meter *m = arg;
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
-        if (!m->running) {
+        double due = m->running ? next_due(m) : INFINITY;
+        if (!isfinite(due)) {
             pthread_cond_wait(&m->cond, &m->lock);
             continue;
         }
-        struct timespec dl = deadline_after(m->period_s);
+        struct timespec dl = mono_deadline(due);
+        unsigned long gen = m->generation;
         int rc = 0;
-        while (!m->stop && m->running && rc != ETIMEDOUT)
+        while (!m->stop && m->running && m->generation == gen && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&m->cond, &m->lock, &dl);
-        if (rc == ETIMEDOUT && m->running && !m->stop)
-            sample_all(m, 0);
+        if (rc == ETIMEDOUT && m->running && !m->stop && m->generation == gen)
+            sample_due(m);
     }
     pthread_mutex_unlock(&m->lock);
     return NULL;
@@ -202,18 +241,29 @@ static void *sampler_main(void *arg)
 
 /* -------------------------------------------------------------- set-up */
 
-static double sampler_period(const em_meter *m)
+/* How often the sampler reads a channel: a quarter of its wrap period at
+ * maximum power, its own polling period, or the time-series interval,
+ * whichever is shortest. Returns the shortest over all channels. */
+static double set_periods(em_meter *m)
 {
-    double p = MAX_PERIOD_S;
+    double shortest = MAX_PERIOD_S;
     for (size_t k = 0; k < m->nsrc; k++)
         for (size_t i = 0; i < m->src[k].nch; i++) {
-            double q = em_counter_wrap_period(&m->src[k].ch[i].ctr) / 4;
-            if (q < p)
-                p = q;
+            struct em_channel *ch = &m->src[k].ch[i];
+            double p = em_counter_wrap_period(&ch->ctr) / 4;
+            if (ch->poll_s > 0 && ch->poll_s < p)
+                p = ch->poll_s;
+            if (m->cfg.interval_ms > 0 && m->cfg.interval_ms / 1000.0 < p)
+                p = m->cfg.interval_ms / 1000.0;
+            if (p > MAX_PERIOD_S)
+                p = MAX_PERIOD_S;
+            if (p < MIN_PERIOD_S)
+                p = MIN_PERIOD_S;
+            ch->period_s = p;
+            if (p < shortest)
+                shortest = p;
         }
-    if (m->interval_ms > 0 && m->interval_ms / 1000.0 < p)
-        p = m->interval_ms / 1000.0;
-    return p < MIN_PERIOD_S ? MIN_PERIOD_S : p;
+    return shortest;
 }
 
 static int copy_options(em_meter *m, const em_options *opts)
@@ -239,17 +289,20 @@ static int copy_options(em_meter *m, const em_options *opts)
     if (o.label && !m->label)
         return set_error(NULL, EM_ERR_NOMEM, "out of memory");
     m->include_idle = !!o.include_idle;
-    m->disk_avg_speed = o.disk_avg_speed;
-    m->disk_active_power = o.disk_active_power;
-    m->disk_idle_power = o.disk_idle_power;
-    m->interval_ms = o.interval_ms;
+    m->cfg = (struct em_config){
+        .include_idle = m->include_idle,
+        .disk_avg_speed = o.disk_avg_speed,
+        .disk_active_power = o.disk_active_power,
+        .disk_idle_power = o.disk_idle_power,
+        .interval_ms = o.interval_ms,
+    };
     em_logger_init(&m->log, opts);
     return 0;
 }
 
 static int open_sources(em_meter *m)
 {
-    size_t n = 0;
+    size_t n = 0, maxch = 1;
     while (em_source_table[n])
         n++;
     m->src = calloc(n ? n : 1, sizeof *m->src);
@@ -258,6 +311,7 @@ static int open_sources(em_meter *m)
         return set_error(NULL, EM_ERR_NOMEM, "out of memory");
     for (size_t k = 0; k < n; k++) {
         m->src[k].ops = em_source_table[k];
+        m->src[k].cfg = &m->cfg;
         m->probes[k].source = em_source_table[k]->name;
         m->nsrc = k + 1;
         int err = m->src[k].ops->open(&m->src[k], &m->probes[k]);
@@ -265,10 +319,17 @@ static int open_sources(em_meter *m)
             return set_error(NULL, err, "opening source %s: %s", em_source_table[k]->name,
                              em_strerror(err));
         m->nchannels += m->src[k].nch;
+        if (m->src[k].nch > maxch)
+            maxch = m->src[k].nch;
         em_log(&m->log, EM_LOG_INFO, "source %s: %zu channel(s)%s%s", m->src[k].ops->name,
                m->src[k].nch, m->probes[k].reason ? ": " : "",
                m->probes[k].reason ? m->probes[k].reason : "");
     }
+    m->scratch_raw = calloc(maxch, sizeof *m->scratch_raw);
+    m->scratch_err = calloc(maxch, sizeof *m->scratch_err);
+    m->scratch_t = calloc(maxch, sizeof *m->scratch_t);
+    if (!m->scratch_raw || !m->scratch_err || !m->scratch_t)
+        return set_error(NULL, EM_ERR_NOMEM, "out of memory");
     return 0;
 }
 
@@ -293,7 +354,7 @@ int em_meter_new(const em_options *opts, em_meter **out)
         err = open_sources(m);
     if (err)
         goto fail;
-    m->period_s = sampler_period(m);
+    m->period_s = set_periods(m);
     if (m->nchannels > 0) {
         err = pthread_create(&m->thread, NULL, sampler_main, m);
         if (err) {
@@ -332,6 +393,9 @@ void em_meter_free(em_meter *m)
     }
     free(m->src);
     free(m->probes);
+    free(m->scratch_raw);
+    free(m->scratch_err);
+    free(m->scratch_t);
     clear_warnings(m);
     em_report_free(m->report);
     free(m->label);
@@ -356,24 +420,34 @@ int em_begin(em_meter *m)
     m->begin_mono = em_now_mono();
     for (size_t k = 0; k < m->nsrc; k++) {
         struct em_source *s = &m->src[k];
+        if (s->ops->begin) {
+            int err = s->ops->begin(s);
+            if (err)
+                window_warning(m, "source %s: could not start the window (%s)", s->ops->name,
+                               em_strerror(err));
+        }
+        read_source(m, s);
         for (size_t i = 0; i < s->nch; i++) {
             struct em_channel *ch = &s->ch[i];
-            uint64_t raw;
-            int err = s->ops->read(s, i, &raw);
-            double t = em_now_mono();
+            int err = m->scratch_err[i];
+            double t = m->scratch_t[i];
             ch->started = err == 0;
             ch->failing = 0;
             ch->warned_fail = 0;
             ch->warned_fault = 0;
             ch->max_gap_s = 0;
-            if (err == 0)
-                em_counter_start(&ch->ctr, raw, t);
-            else
+            ch->next_due = t + ch->period_s;
+            if (err)
                 window_warning(m, "%s %s: cannot read %s at the start (%s); not measured",
                                ch->component, ch->device, ch->path, em_strerror(err));
+            else if (ch->kind == EM_CH_POWER)
+                em_counter_start_power(&ch->ctr, m->scratch_raw[i], t);
+            else
+                em_counter_start(&ch->ctr, m->scratch_raw[i], t);
         }
     }
     m->running = 1;
+    m->generation++;
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     return 0;
@@ -411,6 +485,19 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
     }
     if (started > 0)
         return 0;
+    if (!found) {
+        /* Sources that build a component themselves (storage). */
+        struct em_window w = {.duration_s = r->duration_s, .cfg = &m->cfg};
+        for (size_t k = 0; k < m->nsrc; k++) {
+            if (!m->src[k].ops->fill)
+                continue;
+            int rc = m->src[k].ops->fill(&m->src[k], c, &w);
+            if (rc < 0)
+                return rc;
+            if (rc > 0)
+                return 0;
+        }
+    }
     char *why = found ? em_asprintf("no %s counter could be read at the start of the window "
                                     "(see warnings)",
                                     name)
@@ -470,7 +557,19 @@ int em_end(em_meter *m)
         pthread_mutex_unlock(&m->lock);
         return set_error(m, EM_ERR_STATE, "em_end() called without em_begin()");
     }
-    sample_all(m, 1);
+    for (size_t k = 0; k < m->nsrc; k++) {
+        struct em_source *s = &m->src[k];
+        read_source(m, s);
+        for (size_t i = 0; i < s->nch; i++)
+            if (s->ch[i].started)
+                account(m, &s->ch[i], m->scratch_err[i], m->scratch_raw[i], m->scratch_t[i], 1);
+        if (s->ops->end) {
+            int err = s->ops->end(s);
+            if (err)
+                window_warning(m, "source %s: could not end the window (%s)", s->ops->name,
+                               em_strerror(err));
+        }
+    }
     double end_mono = em_now_mono();
     int64_t end_real = em_now_real_ns();
     m->running = 0;

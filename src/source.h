@@ -50,12 +50,20 @@ EM_INTERNAL void em_probe_clear(struct em_probe *p);
 EM_INTERNAL char *em_probe_component_reason(const struct em_probe *probes, size_t n,
                                             const char *component);
 
-/* One energy counter of a source. */
+/* What a channel's raw values are. */
+enum em_channel_kind {
+    EM_CH_ENERGY = 0, /* a counter of energy (raw x scale = joules), may wrap */
+    EM_CH_POWER = 1,  /* a power reading (raw x scale = watts), integrated over time */
+};
+
+/* One energy counter or power sensor of a source. */
 struct em_channel {
     char component[EM_NAME_MAX]; /* report component: "cpu", "dram", "psys", ... */
     char device[EM_NAME_MAX];    /* device within it: "package-0" */
     char path[PATH_MAX + 32];    /* what is read (rooted) */
     int in_total;                /* 0 for extras already contained in others (psys, core) */
+    int kind;                    /* enum em_channel_kind */
+    double poll_s;               /* > 0: read at least this often (power channels) */
     struct em_counter ctr;
 
     /* per-window state, owned by the meter */
@@ -64,7 +72,26 @@ struct em_channel {
     int warned_fail;     /* a warning was recorded for this window */
     int warned_fault;
     double max_gap_s;    /* longest time between readings in the window */
+    double period_s;     /* the sampler reads it this often (set by the meter) */
+    double next_due;     /* monotonic time of its next sampler reading */
 };
+
+/* The meter's configuration, as sources see it. */
+struct em_config {
+    int include_idle;
+    double disk_avg_speed;    /* bytes/s; 0: not given */
+    double disk_active_power; /* W; negative: default */
+    double disk_idle_power;   /* W; negative: default */
+    unsigned interval_ms;
+};
+
+/* A finished window, for sources that build their own components. */
+struct em_window {
+    double duration_s;
+    const struct em_config *cfg;
+};
+
+struct em_report_component;
 
 struct em_source;
 
@@ -78,10 +105,23 @@ struct em_source_ops {
     int (*read)(struct em_source *s, size_t i, uint64_t *raw);
     /* Free s->priv (the channels are freed by the caller). */
     void (*close)(struct em_source *s);
+
+    /* Optional. Read every channel at once (e.g. in parallel when one read is
+     * slow): raw[i] and errs[i] for each channel. Used at em_begin()/em_end(). */
+    void (*read_all)(struct em_source *s, uint64_t *raw, int *errs);
+    /* Optional, for sources that are not counters (storage): called at
+     * em_begin() and em_end() with the meter's lock held. */
+    int (*begin)(struct em_source *s);
+    int (*end)(struct em_source *s);
+    /* Optional: fill component c (already named, status measured) for the
+     * finished window. 1 when filled, 0 when the source does not serve it,
+     * negative on error. Used for components no channel serves. */
+    int (*fill)(struct em_source *s, struct em_report_component *c, const struct em_window *w);
 };
 
 struct em_source {
     const struct em_source_ops *ops;
+    const struct em_config *cfg; /* set before open() */
     struct em_channel *ch;
     size_t nch;
     void *priv;
