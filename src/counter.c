@@ -39,6 +39,7 @@ void em_counter_start(struct em_counter *c, uint64_t raw, double t)
     c->wraps = 0;
     c->faults = 0;
     c->late = 0;
+    c->changes = 0;
 }
 
 double em_counter_wrap_period(const struct em_counter *c)
@@ -62,6 +63,8 @@ int em_counter_update(struct em_counter *c, uint64_t raw, double t)
     }
     if (c->modulus)
         raw %= c->modulus;
+    if (raw != c->last_raw)
+        c->changes++;
     double dt = t > c->last_t ? t - c->last_t : 0;
     int event = EM_CTR_OK;
     double joules;

@@ -32,6 +32,7 @@ struct em_counter {
     unsigned faults; /* implausible changes (resets, jumps) */
     unsigned late;   /* intervals too long to know the number of wraps */
     double last_power_w; /* power channels: the last reading */
+    unsigned changes;    /* readings that differed from the one before */
 };
 
 enum em_counter_event {

@@ -459,7 +459,7 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
     struct em_report_component *c = em_report_add_component(r, name);
     if (!c)
         return EM_ERR_NOMEM;
-    size_t found = 0, started = 0;
+    size_t found = 0, started = 0, frozen = 0;
     for (size_t k = 0; k < m->nsrc; k++) {
         struct em_source *s = &m->src[k];
         for (size_t i = 0; i < s->nch; i++) {
@@ -470,6 +470,16 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
             c->in_total = ch->in_total;
             if (!ch->started)
                 continue;
+            if (ch->kind == EM_CH_ENERGY && ch->frozen_s > 0 && ch->ctr.changes == 0 &&
+                r->duration_s >= ch->frozen_s) {
+                frozen++;
+                if (em_report_add_warning(r,
+                                          "%s %s: %s did not change in %.3f s while power "
+                                          "should flow: a frozen counter, not counted",
+                                          ch->component, ch->device, ch->path, r->duration_s))
+                    return EM_ERR_NOMEM;
+                continue;
+            }
             started++;
             if (!c->source && !(c->source = em_strdup(s->ops->name)))
                 return EM_ERR_NOMEM;
@@ -483,8 +493,12 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
                 return EM_ERR_NOMEM;
         }
     }
-    if (started > 0)
+    if (started > 0) {
+        /* A frozen device is missing from the sum: say the value is partial. */
+        if (frozen)
+            c->degraded = 1;
         return 0;
+    }
     if (!found) {
         /* Sources that build a component themselves (storage). */
         struct em_window w = {.duration_s = r->duration_s, .cfg = &m->cfg};
@@ -498,10 +512,13 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
                 return 0;
         }
     }
-    char *why = found ? em_asprintf("no %s counter could be read at the start of the window "
-                                    "(see warnings)",
-                                    name)
-                      : em_probe_component_reason(m->probes, m->nsrc, name);
+    char *why = frozen    ? em_asprintf("every %s counter is frozen: it did not change in "
+                                        "%.3f s (seen on virtual machines); not reported as 0 J",
+                                        name, r->duration_s)
+                : found ? em_asprintf("no %s counter could be read at the start of the window "
+                                      "(see warnings)",
+                                      name)
+                        : em_probe_component_reason(m->probes, m->nsrc, name);
     if (!why)
         return EM_ERR_NOMEM;
     int err = em_report_set_unavailable(c, why);

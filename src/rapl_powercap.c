@@ -28,6 +28,10 @@
 /* The stated maximum is a limit the firmware enforces on average (PL1/PL2):
  * short bursts exceed it. */
 #define MAX_POWER_MARGIN 1.5
+/* RAPL counters update about every millisecond and a powered package or DRAM
+ * never draws 0 W: no change at all in this long means a frozen counter (as
+ * seen on virtual machines), not zero energy. */
+#define FROZEN_AFTER_S 0.25
 
 #define PERM_FIX                                                                                   \
     "run as root, or give one dedicated group read access to the energy_uj files only "            \
@@ -218,6 +222,7 @@ static int add_zone(struct em_source *s, struct em_probe *probe, const struct zo
         return EM_ERR_NOMEM;
     /* energy_uj runs from 0 to max_energy_range_uj inclusive, then wraps. */
     em_counter_init(&ch->ctr, 1e-6, range + 1, zone_max_power(dir));
+    ch->frozen_s = FROZEN_AFTER_S;
     usable = 1;
 
 record:

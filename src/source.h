@@ -64,6 +64,8 @@ struct em_channel {
     int in_total;                /* 0 for extras already contained in others (psys, core) */
     int kind;                    /* enum em_channel_kind */
     double poll_s;               /* > 0: read at least this often (power channels) */
+    double frozen_s;             /* > 0: a window this long without any change means the
+                                    counter is frozen (it updates far more often) */
     struct em_counter ctr;
 
     /* per-window state, owned by the meter */
