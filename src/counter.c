@@ -40,6 +40,7 @@ void em_counter_start(struct em_counter *c, uint64_t raw, double t)
     c->faults = 0;
     c->late = 0;
     c->changes = 0;
+    c->restart = 0;
 }
 
 double em_counter_wrap_period(const struct em_counter *c)
@@ -63,6 +64,16 @@ int em_counter_update(struct em_counter *c, uint64_t raw, double t)
     }
     if (c->modulus)
         raw %= c->modulus;
+    if (c->restart) {
+        /* The failure already counted the time up to it as a gap; the time
+         * since is a gap too, and this reading is the new reference. */
+        if (t > c->last_t)
+            c->gap_s += t - c->last_t;
+        c->restart = 0;
+        c->last_raw = raw;
+        c->last_t = t;
+        return EM_CTR_OK;
+    }
     if (raw != c->last_raw)
         c->changes++;
     double dt = t > c->last_t ? t - c->last_t : 0;
@@ -112,6 +123,7 @@ void em_counter_fail(struct em_counter *c, double t)
         c->last_t = t;
     }
     c->faults++;
+    c->restart = 1;
 }
 
 double em_counter_joules(const struct em_counter *c)

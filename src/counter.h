@@ -33,6 +33,7 @@ struct em_counter {
     unsigned late;   /* intervals too long to know the number of wraps */
     double last_power_w; /* power channels: the last reading */
     unsigned changes;    /* readings that differed from the one before */
+    int restart;         /* after em_counter_fail(): the next reading starts afresh */
 };
 
 enum em_counter_event {

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,12 @@ int em_read_text(const char *path, char *buf, size_t bufsz)
         n = read(fd, buf, bufsz - 1);
     } while (n < 0 && errno == EINTR);
     int err = n < 0 ? errno_to_em(errno) : 0;
+    if (!err && (size_t)n == bufsz - 1) {
+        /* Full buffer: a longer file is not a value we know how to read. */
+        char extra;
+        if (read(fd, &extra, 1) > 0)
+            err = EM_ERR_FORMAT;
+    }
     close(fd);
     if (err)
         return err;
@@ -104,7 +111,8 @@ int em_read_u64(const char *path, uint64_t *out)
             err = em_parse_u64(buf, out);
         if (err != EM_ERR_FORMAT)
             return err;
-        /* Empty or half-written: the writer is mid-update; look again. */
+        /* Empty or half-written: the writer is mid-update; let it finish. */
+        sched_yield();
     }
     return err;
 }

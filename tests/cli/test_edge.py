@@ -22,9 +22,12 @@ def test_mmio_duplicate_not_double_counted(binary, fake_tree, tmp_path):
 
 def test_no_constraint_files(binary, fake_tree, tmp_path):
     """No constraint_*_max_power_uw: the tool must fall back to a conservative
-    bound (1000 W) and still follow the 10 J counters through their wraps."""
-    tree = fake_tree("intel2", range_uj=10_000_000, with_constraints=False)
-    p, text, wall = measure(binary, tree, ["--json"], ["sleep", "1"], str(tmp_path))
+    bound (1000 W) and still follow the 30 J counters through their wraps.
+    (At 1000 W a 30 J counter wraps every 30 ms, so the sampler reads every
+    7.5 ms; a smaller range would ask a loaded VM for millisecond timing and
+    rightly warn that wraps may have been missed.)"""
+    tree = fake_tree("intel2", range_uj=30_000_000, with_constraints=False)
+    p, text, wall = measure(binary, tree, ["--json"], ["sleep", "2"], str(tmp_path))
     assert p.returncode == 0, p.stderr
     rep = check_report(parse_json(text))
     dur = rep["duration_s"]

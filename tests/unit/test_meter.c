@@ -1,0 +1,644 @@
+/*
+ * The meter end to end on fake powercap trees (src/meter.c): a writer thread
+ * moves energy_uj at a known power, so the ground truth of a window is
+ * power x duration whatever happens to the counter (wraps, resets).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <strings.h>
+#include <time.h>
+
+#include "fakefs.h"
+#include "energymeter/energymeter.h"
+
+/* ------------------------------------------------------------ the writer */
+
+/*
+ * A thread rewrites every zone's energy_uj in place every WRITER_PERIOD_S.
+ * Each zone keeps its ground truth, e_uj: the energy it drew since the
+ * writer started; the file holds (offset_uj + e_uj) mod (range_uj + 1).
+ * e_uj grows at watts x elapsed time, but by at most watts x MAX_STEP_S per
+ * pass: a writer starved by the scheduler (valgrind, a loaded machine) makes
+ * the zone draw less for a while instead of jumping by more than any real
+ * counter could between two readings. The test compares the meter with
+ * e_uj, exactly, and with watts x duration, within 2 %.
+ *
+ * em_begin() and em_end() are called with the writer's mutex held, just
+ * after a pass (sync_begin/sync_end): the counters the meter reads at the
+ * edges of the window are exactly the snapshots the test takes.
+ */
+#define WRITER_PERIOD_S 0.002
+#define MAX_STEP_S 0.012
+#define MAX_WZONES 4
+/* Every value is written at this width (padded with blanks, which readers
+ * accept), so an in-place rewrite never leaves a shorter value followed by
+ * the tail of a longer one. */
+#define VALUE_WIDTH 24
+
+struct wzone {
+    char path[FAKEFS_PATH_MAX];
+    int fd;
+    double watts;
+    uint64_t range_uj;  /* max_energy_range_uj: values run 0..range_uj */
+    uint64_t offset_uj; /* raw = (offset_uj + e_uj) mod (range_uj + 1) */
+    uint64_t e_uj;      /* ground truth since the writer started */
+    double frac_uj;     /* the fraction of a microjoule carried to the next pass */
+    double last_t;
+    double reset_at;  /* > 0: the counter restarts from 0 at the first pass after */
+    double vanish_at; /* > 0: energy_uj is deleted at the first pass after */
+    int reset_done, vanished;
+};
+
+struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    atomic_int stop;
+    struct wzone z[MAX_WZONES];
+    size_t n;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* One pass (mutex held): advance every zone to now and rewrite its file. */
+static void writer_pass(struct writer *w)
+{
+    double t = now_mono();
+    for (size_t i = 0; i < w->n; i++) {
+        struct wzone *z = &w->z[i];
+        double inc = z->watts * (t - z->last_t) * 1e6;
+        if (inc > z->watts * MAX_STEP_S * 1e6)
+            inc = z->watts * MAX_STEP_S * 1e6;
+        inc = inc > 0 ? inc + z->frac_uj : z->frac_uj;
+        uint64_t add = (uint64_t)inc;
+        z->frac_uj = inc - (double)add;
+        z->e_uj += add;
+        z->last_t = t;
+        if (z->vanished)
+            continue; /* the zone still draws power; nobody can read it */
+        if (z->vanish_at > 0 && t >= z->vanish_at) {
+            unlink(z->path);
+            close(z->fd);
+            z->fd = -1;
+            z->vanished = 1;
+            continue;
+        }
+        uint64_t m = z->range_uj + 1;
+        if (z->reset_at > 0 && t >= z->reset_at && !z->reset_done) {
+            z->offset_uj = (m - z->e_uj % m) % m; /* raw is 0 now */
+            z->reset_done = 1;
+        }
+        char buf[VALUE_WIDTH + 1];
+        snprintf(buf, sizeof buf, "%-*llu\n", VALUE_WIDTH - 1,
+                 (unsigned long long)((z->offset_uj + z->e_uj) % m));
+        if (pwrite(z->fd, buf, VALUE_WIDTH, 0) != VALUE_WIDTH)
+            abort(); /* the fake tree broke under us */
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    while (!atomic_load(&w->stop)) {
+        pthread_mutex_lock(&w->mu);
+        writer_pass(w);
+        pthread_mutex_unlock(&w->mu);
+        sleep_s(WRITER_PERIOD_S);
+    }
+    return NULL;
+}
+
+/* A zone moved by the writer at watts, wrapping after range_uj, whose
+ * counter starts at offset_uj. */
+static struct wzone *writer_add(struct writer *w, const struct fakefs *f, const char *id,
+                                double watts, uint64_t range_uj, uint64_t offset_uj)
+{
+    assert_true(w->n < MAX_WZONES);
+    struct wzone *z = &w->z[w->n++];
+    memset(z, 0, sizeof *z);
+    fakefs_zone_abs(f, id, "energy_uj", z->path, sizeof z->path);
+    z->fd = open(z->path, O_WRONLY | O_CLOEXEC);
+    assert_true(z->fd >= 0);
+    z->watts = watts;
+    z->range_uj = range_uj;
+    z->offset_uj = offset_uj;
+    return z;
+}
+
+/* Start moving the counters (first values written before anyone reads). */
+static void writer_start(struct writer *w)
+{
+    double t = now_mono();
+    for (size_t i = 0; i < w->n; i++)
+        w->z[i].last_t = t;
+    assert_int_equal(pthread_mutex_init(&w->mu, NULL), 0);
+    atomic_store(&w->stop, 0);
+    writer_pass(w);
+    assert_int_equal(pthread_create(&w->thread, NULL, writer_main, w), 0);
+}
+
+static void writer_stop(struct writer *w)
+{
+    atomic_store(&w->stop, 1);
+    assert_int_equal(pthread_join(w->thread, NULL), 0);
+    pthread_mutex_destroy(&w->mu);
+    for (size_t i = 0; i < w->n; i++)
+        if (!w->z[i].vanished)
+            close(w->z[i].fd);
+    w->n = 0;
+}
+
+/* Ground truth of every zone at the edges of a window. */
+struct snap {
+    uint64_t e_uj[MAX_WZONES];
+};
+
+/* em_begin() right after a pass, the writer held: snap is what it reads. */
+static void sync_begin(struct writer *w, em_meter *m, struct snap *s)
+{
+    pthread_mutex_lock(&w->mu);
+    writer_pass(w);
+    for (size_t i = 0; i < w->n; i++)
+        s->e_uj[i] = w->z[i].e_uj;
+    int rc = em_begin(m);
+    pthread_mutex_unlock(&w->mu);
+    assert_int_equal(rc, 0);
+}
+
+/* em_end() likewise; s becomes the energy of each zone in the window. */
+static void sync_end(struct writer *w, em_meter *m, struct snap *s)
+{
+    pthread_mutex_lock(&w->mu);
+    writer_pass(w);
+    for (size_t i = 0; i < w->n; i++)
+        s->e_uj[i] = w->z[i].e_uj - s->e_uj[i];
+    int rc = em_end(m);
+    pthread_mutex_unlock(&w->mu);
+    assert_int_equal(rc, 0);
+}
+
+/* ------------------------------------------------------------- the tests */
+
+#define CPU_W 50.0
+#define DRAM_W 10.0
+
+struct fixture {
+    struct fakefs fs;
+    struct writer w;
+};
+
+/* package-0 at 50 W wrapping every 5 J (6 wraps in 0.6 s; max power
+ * 100 W), dram at 10 W wrapping every 1 J (max power 20 W). */
+static struct fixture *fixture_wrapping(void)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fakefs_init(&fx->fs);
+    fakefs_zone(&fx->fs, "intel-rapl:0", "package-0", 5000000, 100000000, 4000000);
+    fakefs_zone(&fx->fs, "intel-rapl:0:0", "dram", 1000000, 20000000, 300000);
+    writer_add(&fx->w, &fx->fs, "intel-rapl:0", CPU_W, 5000000, 4000000);
+    writer_add(&fx->w, &fx->fs, "intel-rapl:0:0", DRAM_W, 1000000, 300000);
+    writer_start(&fx->w);
+    return fx;
+}
+
+static void fixture_free(struct fixture *fx)
+{
+    if (fx->w.n)
+        writer_stop(&fx->w);
+    fakefs_cleanup(&fx->fs);
+    free(fx);
+}
+
+static int comp(const em_report *r, const char *name)
+{
+    int c = em_report_find(r, name);
+    if (c < 0)
+        fail_msg("no component %s in the report", name);
+    return c;
+}
+
+/*
+ * A measured component: its joules equal the ground truth of the writer
+ * (truth_uj, what the counters really moved by) to the counter's resolution,
+ * and lie within rel of watts x the window's duration.
+ */
+static void expect_joules(const em_report *r, const char *name, double watts, uint64_t truth_uj,
+                          double rel)
+{
+    int c = comp(r, name);
+    double truth = (double)truth_uj * 1e-6;
+    double nominal = watts * em_report_duration_s(r);
+    double got = em_component_joules(r, (size_t)c);
+    if (getenv("EMTEST_DEBUG"))
+        print_message("%s: %.6f J, truth %.6f J, %+.3f%% of %.0f W x %.4f s\n", name, got, truth,
+                      (got - nominal) / nominal * 100, watts, em_report_duration_s(r));
+    if (!(fabs(got - truth) <= 1e-4))
+        fail_msg("%s: %.6f J, but the counter moved by %.6f J", name, got, truth);
+    if (!(fabs(got - nominal) <= rel * nominal))
+        fail_msg("%s: %.4f J, want %.4f J (%.0f W x %.4f s) within %.1f%% (the writer's own "
+                 "count: %.4f J)",
+                 name, got, nominal, watts, em_report_duration_s(r), rel * 100, truth);
+}
+
+static void dump_warnings(const em_report *r)
+{
+    for (size_t i = 0; i < em_report_warning_count(r); i++)
+        print_message("warning: %s\n", em_report_warning(r, i));
+}
+
+static void expect_clean_measured(const em_report *r, const char *name)
+{
+    int c = comp(r, name);
+    assert_int_equal(em_component_status(r, (size_t)c), EM_STATUS_MEASURED);
+    assert_false(em_component_degraded(r, (size_t)c));
+    assert_non_null(em_component_source(r, (size_t)c));
+    assert_string_equal(em_component_source(r, (size_t)c), "rapl-powercap");
+    assert_null(em_component_reason(r, (size_t)c));
+    assert_int_equal(em_component_in_total(r, (size_t)c), 1);
+    assert_int_equal(em_component_device_count(r, (size_t)c), 1);
+    assert_string_equal(em_device_name(r, (size_t)c, 0), "package-0");
+    assert_true(fabs(em_device_joules(r, (size_t)c, 0) - em_component_joules(r, (size_t)c)) < 1e-9);
+    double u = em_component_uncertainty(r, (size_t)c);
+    assert_true(u >= 0 && u < 1e-3);
+}
+
+/* Counters wrapping several times in the window: exact joules. */
+static void test_measure_with_wraps(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_wrapping();
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    assert_non_null(m);
+    assert_null(em_meter_report(m));
+
+    struct snap e;
+    sync_begin(&fx->w, m, &e);
+    sleep_s(0.6);
+    sync_end(&fx->w, m, &e);
+    em_report *r = em_meter_report(m);
+    assert_non_null(r);
+    dump_warnings(r);
+
+    double d = em_report_duration_s(r);
+    assert_true(d >= 0.6 && d < 1.5);
+    /* The package counter really wrapped at least 3 times. */
+    assert_true(CPU_W * d / 5.000001 >= 3.0);
+    expect_joules(r, "cpu", CPU_W, e.e_uj[0], 0.02);
+    expect_joules(r, "dram", DRAM_W, e.e_uj[1], 0.02);
+    expect_clean_measured(r, "cpu");
+    expect_clean_measured(r, "dram");
+    assert_int_equal(em_report_warning_count(r), 0);
+
+    /* gpu and disk: unavailable, NaN, with a reason; not in the total. */
+    int g = comp(r, "gpu"), k = comp(r, "disk");
+    assert_int_equal(em_component_status(r, (size_t)g), EM_STATUS_UNAVAILABLE);
+    assert_int_equal(em_component_status(r, (size_t)k), EM_STATUS_UNAVAILABLE);
+    assert_true(isnan(em_component_joules(r, (size_t)g)));
+    double total = em_component_joules(r, (size_t)comp(r, "cpu")) +
+                   em_component_joules(r, (size_t)comp(r, "dram"));
+    assert_true(fabs(em_report_total_joules(r) - total) < 1e-9);
+    expect_joules(r, "cpu", CPU_W, e.e_uj[0], 0.02); /* the report is stable once built */
+
+    em_meter_free(m);
+    fixture_free(fx);
+}
+
+/* One meter, three windows: each window counts only itself. */
+static void test_reuse(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_wrapping();
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    for (int i = 0; i < 3; i++) {
+        struct snap e;
+        sync_begin(&fx->w, m, &e);
+        sleep_s(0.2);
+        sync_end(&fx->w, m, &e);
+        em_report *r = em_meter_report(m);
+        assert_non_null(r);
+        dump_warnings(r);
+        assert_true(em_report_duration_s(r) >= 0.2 && em_report_duration_s(r) < 1.0);
+        expect_joules(r, "cpu", CPU_W, e.e_uj[0], 0.02);
+        expect_joules(r, "dram", DRAM_W, e.e_uj[1], 0.02);
+        expect_clean_measured(r, "cpu");
+        assert_int_equal(em_report_warning_count(r), 0);
+        sleep_s(0.03); /* energy between windows must not leak into the next */
+    }
+    em_meter_free(m);
+    fixture_free(fx);
+}
+
+/* Two meters in one process, overlapping windows of different lengths. */
+static void test_two_meters(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_wrapping();
+    em_meter *a = NULL, *b = NULL;
+    em_options o;
+    em_options_init(&o);
+    o.label = "meter a";
+    assert_int_equal(em_meter_new(&o, &a), 0);
+    o.label = "meter b";
+    assert_int_equal(em_meter_new(&o, &b), 0);
+    assert_true(a != b);
+
+    struct snap ea, eb;
+    sync_begin(&fx->w, a, &ea);
+    sleep_s(0.05);
+    sync_begin(&fx->w, b, &eb);
+    sleep_s(0.25);
+    sync_end(&fx->w, b, &eb);
+    sleep_s(0.05);
+    sync_end(&fx->w, a, &ea);
+
+    em_report *ra = em_meter_report(a), *rb = em_meter_report(b);
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_true(ra != rb);
+    assert_string_equal(em_report_label(ra), "meter a");
+    assert_string_equal(em_report_label(rb), "meter b");
+    assert_true(em_report_duration_s(ra) >= 0.35);
+    assert_true(em_report_duration_s(rb) >= 0.25 && em_report_duration_s(rb) < 0.35);
+    expect_joules(ra, "cpu", CPU_W, ea.e_uj[0], 0.02);
+    expect_joules(rb, "cpu", CPU_W, eb.e_uj[0], 0.02);
+    expect_joules(ra, "dram", DRAM_W, ea.e_uj[1], 0.02);
+    expect_joules(rb, "dram", DRAM_W, eb.e_uj[1], 0.02);
+    assert_true(em_report_start_ns(rb) > em_report_start_ns(ra));
+    assert_true(em_report_end_ns(rb) < em_report_end_ns(ra));
+
+    em_meter_free(b);
+    em_meter_free(a);
+    fixture_free(fx);
+}
+
+/* Calls out of order are errors with a message, and change nothing. */
+static void test_state_errors(void **state)
+{
+    (void)state;
+    struct fakefs fs;
+    fakefs_init(&fs);
+    fakefs_zone(&fs, "intel-rapl:0", "package-0", 262143328850ULL, 100000000, 1000);
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    assert_string_equal(em_meter_errmsg(m), "");
+
+    assert_int_equal(em_end(m), EM_ERR_STATE);
+    assert_true(strlen(em_meter_errmsg(m)) > 0);
+    assert_null(em_meter_report(m));
+
+    assert_int_equal(em_begin(m), 0);
+    assert_int_equal(em_begin(m), EM_ERR_STATE);
+    assert_true(strlen(em_meter_errmsg(m)) > 0);
+    fakefs_zone_write(&fs, "intel-rapl:0", "energy_uj", "51000\n"); /* +0.05 J */
+    assert_int_equal(em_end(m), 0);
+    em_report *r = em_meter_report(m);
+    assert_non_null(r);
+    /* The second em_begin() did not restart the window. */
+    int c = comp(r, "cpu");
+    assert_true(fabs(em_component_joules(r, (size_t)c) - 0.05) < 1e-9);
+    assert_int_equal(em_end(m), EM_ERR_STATE);
+    assert_true(em_meter_report(m) == r); /* the last report is kept */
+
+    assert_int_equal(em_begin(NULL), EM_ERR_INVALID);
+    assert_int_equal(em_end(NULL), EM_ERR_INVALID);
+    assert_int_equal(em_meter_new(NULL, NULL), EM_ERR_INVALID);
+    em_meter_free(NULL);
+    em_meter_free(m);
+    fakefs_cleanup(&fs);
+}
+
+/* No powercap at all (this VM): cpu and dram unavailable with the reason,
+ * gpu and disk unavailable, total 0, and begin/end still work. */
+static void test_no_powercap(void **state)
+{
+    (void)state;
+    struct fakefs fs;
+    fakefs_init(&fs);
+    fakefs_mkdir_p(&fs, "sys/class");
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    assert_int_equal(em_begin(m), 0);
+    assert_int_equal(em_end(m), 0);
+    em_report *r = em_meter_report(m);
+    assert_non_null(r);
+    assert_true(em_report_component_count(r) >= 4);
+    const char *fixed[] = {"cpu", "dram", "gpu", "disk"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(em_component_name(r, i), fixed[i]);
+        assert_int_equal(em_component_status(r, i), EM_STATUS_UNAVAILABLE);
+        assert_true(isnan(em_component_joules(r, i)));
+        assert_null(em_component_source(r, i));
+        const char *why = em_component_reason(r, i);
+        assert_non_null(why);
+        assert_true(strlen(why) > 10);
+    }
+    assert_non_null(strcasestr(em_component_reason(r, 0), "powercap"));
+    assert_true(em_report_total_joules(r) == 0.0);
+    em_meter_free(m);
+    fakefs_cleanup(&fs);
+}
+
+static int has_warning(const em_report *r, const char *needle)
+{
+    for (size_t i = 0; i < em_report_warning_count(r); i++)
+        if (strcasestr(em_report_warning(r, i), needle))
+            return 1;
+    return 0;
+}
+
+/* A component whose count was partly estimated: degraded, estimated, close
+ * to the truth (constant power) and the truth inside the uncertainty. */
+static void expect_estimated(const em_report *r, const char *name, uint64_t truth_uj)
+{
+    int c = comp(r, name);
+    double want = (double)truth_uj * 1e-6;
+    double got = em_component_joules(r, (size_t)c);
+    double u = em_component_uncertainty(r, (size_t)c);
+    if (getenv("EMTEST_DEBUG"))
+        print_message("%s: %.4f J, truth %.4f J (%+.3f%%), u=%.3f J\n", name, got, want,
+                      (got - want) / want * 100, u);
+    assert_true(em_component_degraded(r, (size_t)c));
+    assert_int_equal(em_component_status(r, (size_t)c), EM_STATUS_ESTIMATED);
+    if (!(fabs(got - want) <= 0.05 * want))
+        fail_msg("%s: %.4f J, truth %.4f J: not within 5%%", name, got, want);
+    if (!(fabs(got - want) <= u))
+        fail_msg("%s: %.4f J, truth %.4f J outside the uncertainty %.4f J", name, got, want, u);
+    assert_true(u > 0.01); /* the gap is not hidden */
+}
+
+/* The counter restarts from 0 in the middle of the window (a reset no wrap
+ * explains): a warning, degraded and estimated, never a wrong number. */
+static void test_counter_reset(void **state)
+{
+    (void)state;
+    struct fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fakefs_init(&fx->fs);
+    /* 100 J range at 50 W: no wrap in the window; the reset drops the counter
+     * from ~12 J to 0, which as a wrap would be ~85 J in one sampler period. */
+    fakefs_zone(&fx->fs, "intel-rapl:0", "package-0", 100000000, 100000000, 0);
+    fakefs_zone(&fx->fs, "intel-rapl:0:0", "dram", 100000000, 20000000, 0);
+    struct wzone *z = writer_add(&fx->w, &fx->fs, "intel-rapl:0", CPU_W, 100000000, 0);
+    writer_add(&fx->w, &fx->fs, "intel-rapl:0:0", DRAM_W, 100000000, 0);
+    z->reset_at = now_mono() + 0.25;
+    writer_start(&fx->w);
+
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    struct snap e;
+    sync_begin(&fx->w, m, &e);
+    sleep_s(0.45);
+    sync_end(&fx->w, m, &e);
+    assert_true(z->reset_done);
+    em_report *r = em_meter_report(m);
+    assert_non_null(r);
+    dump_warnings(r);
+    assert_true(em_report_warning_count(r) >= 1);
+    assert_true(has_warning(r, "cpu"));
+    expect_estimated(r, "cpu", e.e_uj[0]);
+    /* dram, untouched, is still exact. */
+    expect_joules(r, "dram", DRAM_W, e.e_uj[1], 0.02);
+    expect_clean_measured(r, "dram");
+
+    em_meter_free(m);
+    fixture_free(fx);
+}
+
+/* energy_uj is deleted in the middle of the window: a warning, degraded,
+ * estimated from the part that was measured. */
+static void test_file_vanishes(void **state)
+{
+    (void)state;
+    struct fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fakefs_init(&fx->fs);
+    fakefs_zone(&fx->fs, "intel-rapl:0", "package-0", 5000000, 100000000, 0);
+    fakefs_zone(&fx->fs, "intel-rapl:0:0", "dram", 1000000, 20000000, 0);
+    struct wzone *z = writer_add(&fx->w, &fx->fs, "intel-rapl:0", CPU_W, 5000000, 0);
+    writer_add(&fx->w, &fx->fs, "intel-rapl:0:0", DRAM_W, 1000000, 0);
+    z->vanish_at = now_mono() + 0.25;
+    writer_start(&fx->w);
+
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    struct snap e;
+    sync_begin(&fx->w, m, &e);
+    sleep_s(0.45);
+    sync_end(&fx->w, m, &e);
+    writer_stop(&fx->w);
+    assert_true(z->vanished);
+    em_report *r = em_meter_report(m);
+    assert_non_null(r);
+    dump_warnings(r);
+    assert_true(em_report_warning_count(r) >= 1);
+    assert_true(has_warning(r, "energy_uj"));
+    expect_estimated(r, "cpu", e.e_uj[0]);
+    expect_joules(r, "dram", DRAM_W, e.e_uj[1], 0.02);
+    expect_clean_measured(r, "dram");
+
+    em_meter_free(m);
+    fixture_free(fx);
+}
+
+/* Bad options: EM_ERR_INVALID, no meter, and a message. */
+static void test_bad_options(void **state)
+{
+    (void)state;
+    struct fakefs fs;
+    fakefs_init(&fs);
+    em_meter *m = (em_meter *)&fs; /* must be overwritten with NULL */
+    em_options o;
+
+    em_options_init(&o);
+    assert_int_equal(o.size, sizeof o);
+    o.size = 3;
+    assert_int_equal(em_meter_new(&o, &m), EM_ERR_INVALID);
+    assert_null(m);
+    assert_true(strlen(em_meter_errmsg(NULL)) > 0);
+
+    em_options_init(&o);
+    o.size = sizeof o + 64;
+    m = (em_meter *)&fs;
+    assert_int_equal(em_meter_new(&o, &m), EM_ERR_INVALID);
+    assert_null(m);
+
+    em_options_init(&o);
+    o.disk_avg_speed = -1;
+    assert_int_equal(em_meter_new(&o, &m), EM_ERR_INVALID);
+    assert_null(m);
+    assert_non_null(strstr(em_meter_errmsg(NULL), "disk_avg_speed"));
+
+    em_options_init(&o);
+    o.disk_avg_speed = NAN;
+    assert_int_equal(em_meter_new(&o, &m), EM_ERR_INVALID);
+    assert_null(m);
+    o.disk_avg_speed = INFINITY;
+    assert_int_equal(em_meter_new(&o, &m), EM_ERR_INVALID);
+    assert_null(m);
+
+    /* Good options clear the message. */
+    em_options_init(&o);
+    o.disk_avg_speed = 1600e6;
+    assert_int_equal(em_meter_new(&o, &m), 0);
+    assert_non_null(m);
+    assert_string_equal(em_meter_errmsg(NULL), "");
+    em_meter_free(m);
+    fakefs_cleanup(&fs);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    const int codes[] = {EM_OK,         EM_ERR_INVALID, EM_ERR_NOMEM,     EM_ERR_STATE,
+                         EM_ERR_IO,     EM_ERR_PERM,    EM_ERR_NOT_FOUND, EM_ERR_UNSUPPORTED,
+                         EM_ERR_THREAD, EM_ERR_FORMAT};
+    const size_t n = sizeof codes / sizeof codes[0];
+    const char *unknown = em_strerror(-12345);
+    assert_non_null(unknown);
+    assert_string_equal(unknown, "unknown error");
+    for (size_t i = 0; i < n; i++) {
+        const char *s = em_strerror(codes[i]);
+        assert_non_null(s);
+        assert_true(strlen(s) > 0);
+        assert_string_not_equal(s, "unknown error");
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(s, em_strerror(codes[j]));
+    }
+    assert_string_equal(em_status_name(EM_STATUS_MEASURED), "measured");
+    assert_string_equal(em_status_name(EM_STATUS_ESTIMATED), "estimated");
+    assert_string_equal(em_status_name(EM_STATUS_UNAVAILABLE), "unavailable");
+    assert_string_equal(em_version(), EM_VERSION_STRING);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strerror),           cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_state_errors),       cmocka_unit_test(test_no_powercap),
+        cmocka_unit_test(test_measure_with_wraps), cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_two_meters),         cmocka_unit_test(test_counter_reset),
+        cmocka_unit_test(test_file_vanishes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
