@@ -29,8 +29,8 @@ struct em_counter {
     double gap_s;     /* time lost to faults, filled by estimation at report time */
     double uncertainty_j;
     unsigned wraps;
-    unsigned faults; /* implausible changes (resets, jumps) */
-    unsigned late;   /* intervals too long to know the number of wraps */
+    unsigned faults;     /* implausible changes (resets, jumps) */
+    unsigned late;       /* intervals too long to know the number of wraps */
     double last_power_w; /* power channels: the last reading */
     unsigned changes;    /* readings that differed from the one before */
     int restart;         /* after em_counter_fail(): the next reading starts afresh */

@@ -120,8 +120,7 @@ static void clear_warnings(em_meter *m)
 /* ------------------------------------------------------------- sampling */
 
 /* Account one reading of a channel (or its failure) taken at t (lock held). */
-static void account(em_meter *m, struct em_channel *ch, int err, uint64_t raw, double t,
-                    int at_end)
+static void account(em_meter *m, struct em_channel *ch, int err, uint64_t raw, double t, int at_end)
 {
     if (err) {
         ch->failing = 1;
@@ -512,9 +511,9 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
                 return 0;
         }
     }
-    char *why = frozen    ? em_asprintf("every %s counter is frozen: it did not change in "
-                                        "%.3f s (seen on virtual machines); not reported as 0 J",
-                                        name, r->duration_s)
+    char *why = frozen  ? em_asprintf("every %s counter is frozen: it did not change in "
+                                       "%.3f s (seen on virtual machines); not reported as 0 J",
+                                      name, r->duration_s)
                 : found ? em_asprintf("no %s counter could be read at the start of the window "
                                       "(see warnings)",
                                       name)

@@ -72,8 +72,8 @@ EM_INTERNAL void em_report_free(struct em_report *r);
 EM_INTERNAL struct em_report_component *em_report_add_component(struct em_report *r,
                                                                 const char *name);
 EM_INTERNAL int em_report_set_unavailable(struct em_report_component *c, const char *reason);
-EM_INTERNAL int em_report_add_device(struct em_report_component *c, const char *name,
-                                     double joules, double uncertainty_j);
+EM_INTERNAL int em_report_add_device(struct em_report_component *c, const char *name, double joules,
+                                     double uncertainty_j);
 /* Set (or replace) an extra key; strings are copied. EM_ERR_NOMEM. */
 EM_INTERNAL int em_extras_set_number(struct em_report_extras *x, const char *key, double v);
 EM_INTERNAL int em_extras_set_integer(struct em_report_extras *x, const char *key, double v);

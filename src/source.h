@@ -69,13 +69,13 @@ struct em_channel {
     struct em_counter ctr;
 
     /* per-window state, owned by the meter */
-    int started;         /* a reading was taken at begin */
-    int failing;         /* the last read failed */
-    int warned_fail;     /* a warning was recorded for this window */
+    int started;     /* a reading was taken at begin */
+    int failing;     /* the last read failed */
+    int warned_fail; /* a warning was recorded for this window */
     int warned_fault;
-    double max_gap_s;    /* longest time between readings in the window */
-    double period_s;     /* the sampler reads it this often (set by the meter) */
-    double next_due;     /* monotonic time of its next sampler reading */
+    double max_gap_s; /* longest time between readings in the window */
+    double period_s;  /* the sampler reads it this often (set by the meter) */
+    double next_due;  /* monotonic time of its next sampler reading */
 };
 
 /* The meter's configuration, as sources see it. */

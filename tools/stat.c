@@ -72,8 +72,16 @@ struct stat_args {
 
 static int parse_args(int argc, char **argv, struct stat_args *a)
 {
-    enum { OPT_CSV = 256, OPT_LABEL, OPT_INTERVAL, OPT_PLOT, OPT_IDLE, OPT_SPEED, OPT_ACTIVE,
-           OPT_IDLEP };
+    enum {
+        OPT_CSV = 256,
+        OPT_LABEL,
+        OPT_INTERVAL,
+        OPT_PLOT,
+        OPT_IDLE,
+        OPT_SPEED,
+        OPT_ACTIVE,
+        OPT_IDLEP
+    };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, 'j'},
@@ -111,8 +119,9 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
             break;
         case OPT_INTERVAL:
             if (parse_uint(optarg, 3600000, &ms) || ms == 0)
-                return usage_error("stat ", "stat: --interval wants milliseconds from 1 to "
-                                            "3600000, not '%s'",
+                return usage_error("stat ",
+                                   "stat: --interval wants milliseconds from 1 to "
+                                   "3600000, not '%s'",
                                    optarg);
             a->opts.interval_ms = ms;
             break;
@@ -122,22 +131,24 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
             a->opts.include_idle = 1;
             break;
         case OPT_SPEED:
-            if (parse_nonneg_double(optarg, &a->opts.disk_avg_speed) ||
-                a->opts.disk_avg_speed == 0)
-                return usage_error("stat ", "stat: --disk-avg-speed wants bytes per second "
-                                            "> 0, not '%s'",
+            if (parse_nonneg_double(optarg, &a->opts.disk_avg_speed) || a->opts.disk_avg_speed == 0)
+                return usage_error("stat ",
+                                   "stat: --disk-avg-speed wants bytes per second "
+                                   "> 0, not '%s'",
                                    optarg);
             break;
         case OPT_ACTIVE:
             if (parse_nonneg_double(optarg, &a->opts.disk_active_power))
-                return usage_error("stat ", "stat: --disk-active-power wants watts >= 0, not "
-                                            "'%s'",
+                return usage_error("stat ",
+                                   "stat: --disk-active-power wants watts >= 0, not "
+                                   "'%s'",
                                    optarg);
             break;
         case OPT_IDLEP:
             if (parse_nonneg_double(optarg, &a->opts.disk_idle_power))
-                return usage_error("stat ", "stat: --disk-idle-power wants watts >= 0, not "
-                                            "'%s'",
+                return usage_error("stat ",
+                                   "stat: --disk-idle-power wants watts >= 0, not "
+                                   "'%s'",
                                    optarg);
             break;
         case 'h':

@@ -323,12 +323,17 @@ static void test_wrap_period(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_no_wrap),     cmocka_unit_test(test_update_without_start),
-        cmocka_unit_test(test_one_wrap),    cmocka_unit_test(test_many_wraps),
-        cmocka_unit_test(test_reset),       cmocka_unit_test(test_late),
-        cmocka_unit_test(test_fail_at_end), cmocka_unit_test(test_nonwrapping_backwards),
+        cmocka_unit_test(test_no_wrap),
+        cmocka_unit_test(test_update_without_start),
+        cmocka_unit_test(test_one_wrap),
+        cmocka_unit_test(test_many_wraps),
+        cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_late),
+        cmocka_unit_test(test_fail_at_end),
+        cmocka_unit_test(test_nonwrapping_backwards),
         cmocka_unit_test(test_fail_then_recover),
-        cmocka_unit_test(test_scale_msr),   cmocka_unit_test(test_wrap_period),
+        cmocka_unit_test(test_scale_msr),
+        cmocka_unit_test(test_wrap_period),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
