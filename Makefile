@@ -8,7 +8,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
 # Debian packages the build, tests and benchmarks need (checked with dpkg, installed if missing).
-DEB_PACKAGES := gcc make libc6-dev libcmocka-dev python3 python3-pytest valgrind util-linux
+DEB_PACKAGES := gcc make libc6-dev libcmocka-dev python3 python3-pytest valgrind util-linux clang-format
 
 ifeq ($(V),1)
 Q :=
@@ -112,7 +112,7 @@ check-valgrind: $(UNIT_BINS)
 	$(Q)ENERGYMETER_SYSFS_ROOT=/nonexistent valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect ./$(BUILD)/energymeter stat --json -o /dev/null -- true
 
-test: deps all unit pytest check-asan check-valgrind
+test: deps all format-check unit pytest check-asan check-valgrind
 	@echo "make test: all test suites passed"
 
 bench: deps all $(BENCH_BINS)
