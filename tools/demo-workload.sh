@@ -6,7 +6,7 @@ dir=${1:-${TMPDIR:-/tmp}}
 f=$(mktemp "$dir/energymeter-demo.XXXXXX")
 trap 'rm -f "$f"' EXIT
 echo "demo: CPU work (floating point loop)..."
-awk 'BEGIN { s = 0; for (i = 1; i <= 20000000; i++) s += sqrt(i) / i; printf "demo: sum %.3f\n", s }'
+awk 'BEGIN { s = 0; for (i = 1; i <= 50000000; i++) s += sqrt(i) / i; printf "demo: sum %.3f\n", s }'
 echo "demo: writing 64 MiB with fsync, reading it back..."
 dd if=/dev/zero of="$f" bs=1M count=64 conv=fsync status=none
 dd if="$f" of=/dev/null bs=1M status=none
