@@ -21,7 +21,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 OPT      ?= -O2 -g
 SANFLAGS ?=
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden -pthread \
-              -Iinclude -Isrc $(CFLAGS)
+              -Iinclude -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
 LIBS := -ldl -lm
 
@@ -36,6 +36,17 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 HEADERS   := $(wildcard include/energymeter/*.h src/*.h tools/*.h)
 
 SOVERSION := 0
+
+# Pieces of the build that belong to one source or test fixture live in mk/*.mk
+# (eBPF skeletons, the fake NVML library...). They may add to these:
+#   DEB_PACKAGES  Debian packages needed     LIBS          extra link flags of the library
+#   TEST_DEPS     built before unit/pytest   GEN_HEADERS   generated headers objects need
+#   EXTRA_CFLAGS  extra compiler flags       BENCH_DEPS    built before bench
+TEST_DEPS :=
+GEN_HEADERS :=
+EXTRA_CFLAGS :=
+BENCH_DEPS :=
+include $(sort $(wildcard mk/*.mk))
 
 .PHONY: all deps run test unit pytest check-asan check-valgrind bench install uninstall clean format \
         format-check
@@ -52,7 +63,7 @@ deps:
 	  || { echo "deps: could not install$$missing (run as root on Debian)" >&2; exit 1; }; \
 	fi
 
-$(BUILD)/obj/src/%.o: src/%.c $(HEADERS)
+$(BUILD)/obj/src/%.o: src/%.c $(HEADERS) $(GEN_HEADERS)
 	@mkdir -p $(dir $@)
 	@[ "$(Q)" = "" ] || echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
@@ -93,11 +104,11 @@ run: deps all
 	$(Q)ENERGYMETER_DEMO_DIR=$(BUILD) ./$(BUILD)/energymeter stat --label "make run demo" -- \
 	  sh tools/demo-workload.sh $(BUILD)
 
-unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done
+unit: $(UNIT_BINS) $(TEST_DEPS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ENERGYMETER_BUILD=$(abspath $(BUILD)) ./$$t; done
 
-pytest: all
-	ENERGYMETER_BIN=$(abspath $(BUILD)/energymeter) ENERGYMETER_LIB=$(abspath $(BUILD)/libenergymeter.so) \
+pytest: all $(TEST_DEPS)
+	ENERGYMETER_BUILD=$(abspath $(BUILD)) ENERGYMETER_BIN=$(abspath $(BUILD)/energymeter) ENERGYMETER_LIB=$(abspath $(BUILD)/libenergymeter.so) \
 	  $(PYTHON) -m pytest -q tests/cli
 
 # The same unit and CLI tests under AddressSanitizer and UBSan, in build/asan.
@@ -105,8 +116,8 @@ check-asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" unit pytest
 
-check-valgrind: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+check-valgrind: $(UNIT_BINS) $(TEST_DEPS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; ENERGYMETER_BUILD=$(abspath $(BUILD)) \
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	  ./$$t >/dev/null; done
 	$(Q)ENERGYMETER_SYSFS_ROOT=/nonexistent valgrind -q --error-exitcode=99 --leak-check=full \
@@ -115,7 +126,7 @@ check-valgrind: $(UNIT_BINS)
 test: deps all format-check unit pytest check-asan check-valgrind
 	@echo "make test: all test suites passed"
 
-bench: deps all $(BENCH_BINS)
+bench: deps all $(BENCH_BINS) $(BENCH_DEPS)
 	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
 
 install: all

@@ -30,6 +30,8 @@ static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
 
 struct em_meter {
     char *label;
+    char *gpu_list;
+    char *disk_power;
     int include_idle;
     struct em_logger log;
 
@@ -284,8 +286,22 @@ static int copy_options(em_meter *m, const em_options *opts)
         isinf(o.disk_idle_power))
         return set_error(NULL, EM_ERR_INVALID,
                          "disk powers must be finite watts (negative: the default)");
+    if (o.disk_scope != EM_DISK_SCOPE_TREE && o.disk_scope != EM_DISK_SCOPE_SYSTEM)
+        return set_error(NULL, EM_ERR_INVALID,
+                         "disk_scope must be EM_DISK_SCOPE_TREE or "
+                         "EM_DISK_SCOPE_SYSTEM");
+    if (o.disk_time != EM_DISK_TIME_BUSY && o.disk_time != EM_DISK_TIME_BYTES)
+        return set_error(NULL, EM_ERR_INVALID,
+                         "disk_time must be EM_DISK_TIME_BUSY or "
+                         "EM_DISK_TIME_BYTES");
+    if (o.disk_time == EM_DISK_TIME_BYTES && !(o.disk_avg_speed > 0))
+        return set_error(NULL, EM_ERR_INVALID,
+                         "the bytes/speed disk model needs "
+                         "disk_avg_speed > 0 (bytes per second)");
     m->label = em_strdup(o.label);
-    if (o.label && !m->label)
+    m->gpu_list = em_strdup(o.gpu_list);
+    m->disk_power = em_strdup(o.disk_power);
+    if ((o.label && !m->label) || (o.gpu_list && !m->gpu_list) || (o.disk_power && !m->disk_power))
         return set_error(NULL, EM_ERR_NOMEM, "out of memory");
     m->include_idle = !!o.include_idle;
     m->cfg = (struct em_config){
@@ -294,6 +310,13 @@ static int copy_options(em_meter *m, const em_options *opts)
         .disk_active_power = o.disk_active_power,
         .disk_idle_power = o.disk_idle_power,
         .interval_ms = o.interval_ms,
+        .gpu_list = m->gpu_list,
+        .gpu_settle_ms = o.gpu_settle_ms,
+        .disk_scope = o.disk_scope,
+        .disk_time = o.disk_time,
+        .disk_power = m->disk_power,
+        .ignore_disk = !!o.ignore_disk,
+        .no_bpf = !!o.no_bpf,
     };
     em_logger_init(&m->log, opts);
     return 0;
@@ -398,6 +421,8 @@ void em_meter_free(em_meter *m)
     clear_warnings(m);
     em_report_free(m->report);
     free(m->label);
+    free(m->gpu_list);
+    free(m->disk_power);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -500,7 +525,7 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
     }
     if (!found) {
         /* Sources that build a component themselves (storage). */
-        struct em_window w = {.duration_s = r->duration_s, .cfg = &m->cfg};
+        struct em_window w = {.duration_s = r->duration_s, .cfg = &m->cfg, .report = r};
         for (size_t k = 0; k < m->nsrc; k++) {
             if (!m->src[k].ops->fill)
                 continue;

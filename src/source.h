@@ -85,15 +85,24 @@ struct em_config {
     double disk_active_power; /* W; negative: default */
     double disk_idle_power;   /* W; negative: default */
     unsigned interval_ms;
+    const char *gpu_list; /* owned by the meter */
+    unsigned gpu_settle_ms;
+    int disk_scope;
+    int disk_time;
+    const char *disk_power; /* owned by the meter */
+    int ignore_disk;
+    int no_bpf;
 };
 
 /* A finished window, for sources that build their own components. */
 struct em_window {
     double duration_s;
     const struct em_config *cfg;
+    struct em_report *report; /* for em_report_add_warning() */
 };
 
 struct em_report_component;
+struct em_report;
 
 struct em_source;
 

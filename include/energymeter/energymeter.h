@@ -82,7 +82,30 @@ typedef struct em_options {
     em_log_fn log_fn;         /* NULL: silent (or stderr if ENERGYMETER_LOG is set) */
     void *log_userdata;
     em_log_level log_level; /* least severe level passed to log_fn */
+
+    /* GPUs */
+    const char *gpu_list;   /* "0,2": indexes of the GPUs to measure; NULL: all */
+    unsigned gpu_settle_ms; /* em_end() may wait this long for the energy counter's next step */
+
+    /* Storage */
+    int disk_scope;         /* enum em_disk_scope */
+    int disk_time;          /* enum em_disk_time */
+    const char *disk_power; /* "DEV:ACTIVE_W:IDLE_W[,...]": per-device powers; NULL: none */
+    int ignore_disk;        /* do not measure storage at all */
+    int no_bpf;             /* never use eBPF (fallbacks only) */
 } em_options;
+
+/* Whose block I/O counts. */
+enum em_disk_scope {
+    EM_DISK_SCOPE_TREE = 0,   /* this process and all its descendants (default) */
+    EM_DISK_SCOPE_SYSTEM = 1, /* every process on the machine */
+};
+
+/* How the disk's active time is obtained. */
+enum em_disk_time {
+    EM_DISK_TIME_BUSY = 0,  /* measured busy time (default) */
+    EM_DISK_TIME_BYTES = 1, /* bytes / disk_avg_speed (the original tool's model) */
+};
 
 EM_API void em_options_init(em_options *opts);
 
