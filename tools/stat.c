@@ -47,6 +47,15 @@ void help_stat(FILE *f)
           "      --disk-avg-speed B/S   disk model: bytes per second (original model)\n"
           "      --disk-active-power W  disk model: active power (default 6 W)\n"
           "      --disk-idle-power W    disk model: idle power (default 1.42 W)\n"
+          "      --disk-power DEV:A:I   per-device active and idle power (repeatable)\n"
+          "      --disk-scope SCOPE     'tree' (CMD and its descendants, default) or 'system'\n"
+          "      --disk-time MODEL      'busy' (measured busy time, default) or 'bytes'\n"
+          "                             (bytes / --disk-avg-speed, the original model)\n"
+          "      --ignore-disk          do not measure storage\n"
+          "      --no-bpf               do not use eBPF (fallback sources only)\n"
+          "      --gpu LIST             measure only these GPUs (indexes, e.g. 0,2)\n"
+          "      --gpu-settle MS        at the end, wait up to MS for the GPU energy\n"
+          "                             counter's next step (exact short windows)\n"
           "\n"
           "  -h, --help                 this help\n"
           "\n"
@@ -64,11 +73,45 @@ static void forward_signal(int sig, siginfo_t *si, void *ctx)
 }
 
 struct stat_args {
+    char disk_power[1024]; /* --disk-power values joined with commas */
     const char *output;
     em_format format;
     em_options opts;
     char **cmd;
 };
+
+/* "0" or "0,2,3": GPU indexes. */
+static int valid_gpu_list(const char *s)
+{
+    char buf[256];
+    unsigned v;
+    if (strlen(s) >= sizeof buf)
+        return 0;
+    strcpy(buf, s);
+    char *save = NULL;
+    int n = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save), n++)
+        if (parse_uint(tok, 1023, &v))
+            return 0;
+    return n > 0 && s[strlen(s) - 1] != ',' && s[0] != ',';
+}
+
+/* "DEV:ACTIVE:IDLE" with two watt figures >= 0. */
+static int valid_disk_power(const char *s)
+{
+    const char *c1 = strchr(s, ':');
+    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c1 || !c2 || c1 == s || strchr(c2 + 1, ':') || strchr(s, ','))
+        return 0;
+    char active[64];
+    double w;
+    size_t n = (size_t)(c2 - c1 - 1);
+    if (n == 0 || n >= sizeof active)
+        return 0;
+    memcpy(active, c1 + 1, n);
+    active[n] = '\0';
+    return parse_nonneg_double(active, &w) == 0 && parse_nonneg_double(c2 + 1, &w) == 0;
+}
 
 static int parse_args(int argc, char **argv, struct stat_args *a)
 {
@@ -80,7 +123,14 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         OPT_IDLE,
         OPT_SPEED,
         OPT_ACTIVE,
-        OPT_IDLEP
+        OPT_IDLEP,
+        OPT_GPU,
+        OPT_SETTLE,
+        OPT_SCOPE,
+        OPT_DTIME,
+        OPT_DPOWER,
+        OPT_NODISK,
+        OPT_NOBPF
     };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
@@ -93,6 +143,13 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         {"disk-avg-speed", required_argument, NULL, OPT_SPEED},
         {"disk-active-power", required_argument, NULL, OPT_ACTIVE},
         {"disk-idle-power", required_argument, NULL, OPT_IDLEP},
+        {"gpu", required_argument, NULL, OPT_GPU},
+        {"gpu-settle", required_argument, NULL, OPT_SETTLE},
+        {"disk-scope", required_argument, NULL, OPT_SCOPE},
+        {"disk-time", required_argument, NULL, OPT_DTIME},
+        {"disk-power", required_argument, NULL, OPT_DPOWER},
+        {"ignore-disk", no_argument, NULL, OPT_NODISK},
+        {"no-bpf", no_argument, NULL, OPT_NOBPF},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -151,6 +208,58 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
                                    "'%s'",
                                    optarg);
             break;
+        case OPT_GPU:
+            if (!valid_gpu_list(optarg))
+                return usage_error("stat ",
+                                   "stat: --gpu wants GPU indexes separated by commas "
+                                   "(e.g. 0,2), not '%s'",
+                                   optarg);
+            a->opts.gpu_list = optarg;
+            break;
+        case OPT_SETTLE:
+            if (parse_uint(optarg, 10000, &ms))
+                return usage_error("stat ",
+                                   "stat: --gpu-settle wants milliseconds from 0 to 10000, "
+                                   "not '%s'",
+                                   optarg);
+            a->opts.gpu_settle_ms = ms;
+            break;
+        case OPT_SCOPE:
+            if (strcmp(optarg, "tree") == 0)
+                a->opts.disk_scope = EM_DISK_SCOPE_TREE;
+            else if (strcmp(optarg, "system") == 0)
+                a->opts.disk_scope = EM_DISK_SCOPE_SYSTEM;
+            else
+                return usage_error("stat ", "stat: --disk-scope is 'tree' or 'system', not '%s'",
+                                   optarg);
+            break;
+        case OPT_DTIME:
+            if (strcmp(optarg, "busy") == 0)
+                a->opts.disk_time = EM_DISK_TIME_BUSY;
+            else if (strcmp(optarg, "bytes") == 0)
+                a->opts.disk_time = EM_DISK_TIME_BYTES;
+            else
+                return usage_error("stat ", "stat: --disk-time is 'busy' or 'bytes', not '%s'",
+                                   optarg);
+            break;
+        case OPT_DPOWER:
+            if (!valid_disk_power(optarg) ||
+                strlen(a->disk_power) + strlen(optarg) + 2 > sizeof a->disk_power)
+                return usage_error("stat ",
+                                   "stat: --disk-power wants DEV:ACTIVE_W:IDLE_W (e.g. "
+                                   "nvme0n1:6:1.4), not '%s'",
+                                   optarg);
+            if (a->disk_power[0])
+                strcat(a->disk_power, ",");
+            strcat(a->disk_power, optarg);
+            a->opts.disk_power = a->disk_power;
+            break;
+        case OPT_NODISK:
+            a->opts.ignore_disk = 1;
+            break;
+        case OPT_NOBPF:
+            a->opts.no_bpf = 1;
+            break;
         case 'h':
             help_stat(stdout);
             return -1;
@@ -160,6 +269,8 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
             return usage_error("stat ", "stat: unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (a->opts.disk_time == EM_DISK_TIME_BYTES && !(a->opts.disk_avg_speed > 0))
+        return usage_error("stat ", "stat: --disk-time bytes needs --disk-avg-speed");
     if (optind >= argc)
         return usage_error("stat ", "stat: no command given (energymeter stat -- CMD ARGS...)");
     a->cmd = argv + optind;
