@@ -22,6 +22,10 @@
 #define MIN_PERIOD_S 0.001
 /* ...and never asleep longer than this, so a stuck counter is noticed. */
 #define MAX_PERIOD_S 60.0
+/* Time series: samples kept per window (plus the origin). When full, every
+ * other sample is dropped and the interval doubles: exact, since samples hold
+ * cumulative energy. 4096 x 8 bytes per channel. */
+#define SERIES_MAX 4096
 /* At most this many warnings are kept per window (the rest are counted). */
 #define MAX_WARNINGS 64
 
@@ -52,6 +56,15 @@ struct em_meter {
     uint64_t *scratch_raw; /* one entry per channel of the largest source */
     int *scratch_err;
     double *scratch_t;
+
+    /* time series (interval_ms > 0) */
+    double series_s;        /* the interval asked for */
+    size_t ser_n;           /* samples recorded, origin included */
+    unsigned ser_stride;    /* record every ser_stride-th tick */
+    unsigned long ser_tick; /* ticks since the start */
+    double next_tick;       /* monotonic time of the next tick */
+    double *ser_t;          /* SERIES_MAX + 1 */
+    double *ser_j;          /* (SERIES_MAX + 1) per channel, channel-major */
 
     double begin_mono;
     int64_t begin_real;
@@ -175,6 +188,55 @@ static void read_source(em_meter *m, struct em_source *s)
     }
 }
 
+/* Append a time-series sample at t: cumulative joules of every channel. */
+static void record_sample(em_meter *m, double t)
+{
+    const size_t cap = SERIES_MAX + 1;
+    if (m->ser_n == cap) {
+        /* Full: keep every other sample (the origin stays first). */
+        size_t kept = 0;
+        for (size_t i = 0; i < cap; i += 2, kept++) {
+            m->ser_t[kept] = m->ser_t[i];
+            for (size_t c = 0; c < m->nchannels; c++)
+                m->ser_j[c * cap + kept] = m->ser_j[c * cap + i];
+        }
+        m->ser_n = kept;
+        m->ser_stride *= 2;
+    }
+    size_t n = m->ser_n++;
+    m->ser_t[n] = t - m->begin_mono;
+    size_t c = 0;
+    for (size_t k = 0; k < m->nsrc; k++)
+        for (size_t i = 0; i < m->src[k].nch; i++, c++) {
+            const struct em_channel *ch = &m->src[k].ch[i];
+            m->ser_j[c * cap + n] = ch->started ? em_counter_joules(&ch->ctr) : NAN;
+        }
+}
+
+/* A time-series tick: read every channel, record when the stride says so. */
+static void series_tick(em_meter *m)
+{
+    double now = em_now_mono();
+    m->ser_tick = (unsigned long)floor((now - m->begin_mono) / m->series_s + 1e-9);
+    m->next_tick = m->begin_mono + (double)(m->ser_tick + 1) * m->series_s;
+    if (m->ser_tick % m->ser_stride != 0)
+        return;
+    for (size_t k = 0; k < m->nsrc; k++) {
+        struct em_source *s = &m->src[k];
+        for (size_t i = 0; i < s->nch; i++) {
+            struct em_channel *ch = &s->ch[i];
+            if (!ch->started)
+                continue;
+            uint64_t raw;
+            int err = s->ops->read(s, i, &raw);
+            double t = em_now_mono();
+            account(m, ch, err, raw, t, 0);
+            ch->next_due = t + ch->period_s;
+        }
+    }
+    record_sample(m, em_now_mono());
+}
+
 /* The sampler's work: read the channels that are due (lock held). */
 static void sample_due(em_meter *m)
 {
@@ -224,6 +286,9 @@ static void *sampler_main(void *arg)
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
         double due = m->running ? next_due(m) : INFINITY;
+        int tick = m->running && m->series_s > 0 && m->next_tick <= due;
+        if (tick)
+            due = m->next_tick;
         if (!isfinite(due)) {
             pthread_cond_wait(&m->cond, &m->lock);
             continue;
@@ -233,8 +298,12 @@ static void *sampler_main(void *arg)
         int rc = 0;
         while (!m->stop && m->running && m->generation == gen && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&m->cond, &m->lock, &dl);
-        if (rc == ETIMEDOUT && m->running && !m->stop && m->generation == gen)
-            sample_due(m);
+        if (rc == ETIMEDOUT && m->running && !m->stop && m->generation == gen) {
+            if (tick)
+                series_tick(m);
+            else
+                sample_due(m);
+        }
     }
     pthread_mutex_unlock(&m->lock);
     return NULL;
@@ -243,8 +312,8 @@ static void *sampler_main(void *arg)
 /* -------------------------------------------------------------- set-up */
 
 /* How often the sampler reads a channel: a quarter of its wrap period at
- * maximum power, its own polling period, or the time-series interval,
- * whichever is shortest. Returns the shortest over all channels. */
+ * maximum power or its own polling period, whichever is shorter (time-series
+ * ticks read every channel besides). Returns the shortest over all channels. */
 static double set_periods(em_meter *m)
 {
     double shortest = MAX_PERIOD_S;
@@ -254,8 +323,6 @@ static double set_periods(em_meter *m)
             double p = em_counter_wrap_period(&ch->ctr) / 4;
             if (ch->poll_s > 0 && ch->poll_s < p)
                 p = ch->poll_s;
-            if (m->cfg.interval_ms > 0 && m->cfg.interval_ms / 1000.0 < p)
-                p = m->cfg.interval_ms / 1000.0;
             if (p > MAX_PERIOD_S)
                 p = MAX_PERIOD_S;
             if (p < MIN_PERIOD_S)
@@ -340,6 +407,8 @@ static int open_sources(em_meter *m)
         if (err)
             return set_error(NULL, err, "opening source %s: %s", em_source_table[k]->name,
                              em_strerror(err));
+        for (size_t i = 0; i < m->src[k].nch; i++)
+            m->src[k].ch[i].index = m->nchannels + i;
         m->nchannels += m->src[k].nch;
         if (m->src[k].nch > maxch)
             maxch = m->src[k].nch;
@@ -377,7 +446,16 @@ int em_meter_new(const em_options *opts, em_meter **out)
     if (err)
         goto fail;
     m->period_s = set_periods(m);
-    if (m->nchannels > 0) {
+    if (m->cfg.interval_ms > 0) {
+        m->series_s = m->cfg.interval_ms / 1000.0;
+        m->ser_t = calloc(SERIES_MAX + 1, sizeof *m->ser_t);
+        m->ser_j = calloc((SERIES_MAX + 1) * (m->nchannels ? m->nchannels : 1), sizeof *m->ser_j);
+        if (!m->ser_t || !m->ser_j) {
+            err = set_error(NULL, EM_ERR_NOMEM, "out of memory for the time series");
+            goto fail;
+        }
+    }
+    if (m->nchannels > 0 || m->series_s > 0) {
         err = pthread_create(&m->thread, NULL, sampler_main, m);
         if (err) {
             err = set_error(NULL, EM_ERR_THREAD, "cannot start the sampler thread: %s",
@@ -418,6 +496,8 @@ void em_meter_free(em_meter *m)
     free(m->scratch_raw);
     free(m->scratch_err);
     free(m->scratch_t);
+    free(m->ser_t);
+    free(m->ser_j);
     clear_warnings(m);
     em_report_free(m->report);
     free(m->label);
@@ -470,6 +550,13 @@ int em_begin(em_meter *m)
                 em_counter_start(&ch->ctr, m->scratch_raw[i], t);
         }
     }
+    if (m->series_s > 0) {
+        m->ser_n = 0;
+        m->ser_stride = 1;
+        m->ser_tick = 0;
+        m->next_tick = m->begin_mono + m->series_s;
+        record_sample(m, m->begin_mono);
+    }
     m->running = 1;
     m->generation++;
     pthread_cond_broadcast(&m->cond);
@@ -514,6 +601,9 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
             }
             if (em_report_add_device(c, ch->device, em_counter_joules(&ch->ctr),
                                      em_counter_uncertainty(&ch->ctr)))
+                return EM_ERR_NOMEM;
+            if (r->sample_t &&
+                em_report_set_device_series(r, c, &m->ser_j[ch->index * (SERIES_MAX + 1)], 1))
                 return EM_ERR_NOMEM;
         }
     }
@@ -567,6 +657,9 @@ static int build_report(em_meter *m, double end_mono, int64_t end_real, struct e
     r->start_ns = m->begin_real;
     r->end_ns = end_real;
     r->duration_s = end_mono - m->begin_mono;
+    if (m->series_s > 0 && m->ser_n > 1)
+        err = em_report_set_series(r, m->ser_t, m->ser_n - 1, m->series_s * m->ser_stride,
+                                   m->ser_stride);
     for (size_t i = 0; i < N_FIXED && !err; i++)
         err = build_component(m, r, fixed_components[i]);
     /* Extras (psys, cpu-core, ...), once each, in the order channels appear. */
@@ -613,6 +706,14 @@ int em_end(em_meter *m)
     }
     double end_mono = em_now_mono();
     int64_t end_real = em_now_real_ns();
+    if (m->series_s > 0) {
+        /* A last sliver of an interval would give a noisy point: the end
+         * extends the last interval instead. */
+        double last = m->ser_t[m->ser_n - 1];
+        if (m->ser_n > 1 && end_mono - m->begin_mono - last < 0.1 * m->series_s * m->ser_stride)
+            m->ser_n--;
+        record_sample(m, end_mono);
+    }
     m->running = 0;
     struct em_report *r = NULL;
     int err = build_report(m, end_mono, end_real, &r);

@@ -57,6 +57,32 @@ static void put_row(struct em_buf *b, const struct em_report *r, const struct cs
     em_buf_append(b, "\n", 1);
 }
 
+/* The time series as a second table after a blank line: one row per sample,
+ * component and device (device empty for the component's sum). */
+static void put_series(struct em_buf *b, const struct em_report *r)
+{
+    em_buf_puts(b, "\nt_s,component,device,watts\n");
+    for (size_t i = 0; i < r->nsamples; i++)
+        for (size_t k = 0; k < r->ncomps; k++) {
+            const struct em_report_component *c = &r->comps[k];
+            if (c->status == EM_STATUS_UNAVAILABLE || c->ndevices == 0 || !c->devices[0].series_j)
+                continue;
+            double sum = 0;
+            for (size_t d = 0; d < c->ndevices; d++)
+                sum += em_report_device_power_at(r, &c->devices[d], i);
+            em_buf_printf(b, "%.6f,", r->sample_t[i + 1]);
+            em_buf_csv_field(b, c->name);
+            em_buf_printf(b, ",,%.6f\n", sum);
+            for (size_t d = 0; d < c->ndevices; d++) {
+                em_buf_printf(b, "%.6f,", r->sample_t[i + 1]);
+                em_buf_csv_field(b, c->name);
+                em_buf_puts(b, ",");
+                em_buf_csv_field(b, c->devices[d].name);
+                em_buf_printf(b, ",%.6f\n", em_report_device_power_at(r, &c->devices[d], i));
+            }
+        }
+}
+
 void em_format_csv(const struct em_report *r, struct em_buf *b)
 {
     em_buf_puts(b, "component,device,joules,avg_watts,uncertainty_j,status,source,reason,"
@@ -91,4 +117,6 @@ void em_format_csv(const struct em_report *r, struct em_buf *b)
         .uncertainty_j = NAN,
     };
     put_row(b, r, &total);
+    if (r->nsamples > 0)
+        put_series(b, r);
 }

@@ -79,6 +79,57 @@ static void put_component(struct em_buf *b, const struct em_report_component *c)
     em_buf_puts(b, "\n    }");
 }
 
+static void put_array(struct em_buf *b, const struct em_report *r,
+                      const struct em_report_device *only, const struct em_report_component *c)
+{
+    em_buf_puts(b, "[");
+    for (size_t i = 0; i < r->nsamples; i++) {
+        double w = 0;
+        if (only) {
+            w = em_report_device_power_at(r, only, i);
+        } else {
+            for (size_t d = 0; d < c->ndevices; d++)
+                w += em_report_device_power_at(r, &c->devices[d], i);
+        }
+        em_buf_puts(b, i ? ", " : "");
+        put_num(b, w);
+    }
+    em_buf_puts(b, "]");
+}
+
+/* "time_series": sample ends and mean power per component and device. */
+static void put_series(struct em_buf *b, const struct em_report *r)
+{
+    em_buf_puts(b, "  \"time_series\": {\n    \"interval_s\": ");
+    put_num(b, r->series_interval_s);
+    em_buf_printf(b, ",\n    \"downsampled_by\": %u,\n    \"t_s\": [", r->series_downsampled_by);
+    for (size_t i = 0; i < r->nsamples; i++) {
+        em_buf_puts(b, i ? ", " : "");
+        put_num(b, r->sample_t[i + 1]);
+    }
+    em_buf_puts(b, "],\n    \"components\": {");
+    int first = 1;
+    for (size_t k = 0; k < r->ncomps; k++) {
+        const struct em_report_component *c = &r->comps[k];
+        if (c->status == EM_STATUS_UNAVAILABLE || c->ndevices == 0 || !c->devices[0].series_j)
+            continue;
+        em_buf_puts(b, first ? "\n      " : ",\n      ");
+        first = 0;
+        em_buf_json_str(b, c->name);
+        em_buf_puts(b, ": {\"watts\": ");
+        put_array(b, r, NULL, c);
+        em_buf_puts(b, ", \"devices\": {");
+        for (size_t d = 0; d < c->ndevices; d++) {
+            em_buf_puts(b, d ? ", " : "");
+            em_buf_json_str(b, c->devices[d].name);
+            em_buf_puts(b, ": ");
+            put_array(b, r, &c->devices[d], c);
+        }
+        em_buf_puts(b, "}}");
+    }
+    em_buf_puts(b, first ? "}\n  },\n" : "\n    }\n  },\n");
+}
+
 void em_format_json(const struct em_report *r, struct em_buf *b)
 {
     em_buf_puts(b, "{\n  \"schema\": \"energymeter/1\",\n  \"label\": ");
@@ -117,6 +168,8 @@ void em_format_json(const struct em_report *r, struct em_buf *b)
     }
     em_buf_puts(b, r->ncomps ? "\n  },\n" : "},\n");
 
+    if (r->nsamples > 0)
+        put_series(b, r);
     em_buf_puts(b, "  \"total_joules\": ");
     put_num(b, r->total_joules);
 

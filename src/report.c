@@ -46,6 +46,7 @@ static void free_devices(struct em_report_component *c)
     for (size_t d = 0; d < c->ndevices; d++) {
         free(c->devices[d].name);
         em_extras_free(&c->devices[d].extras);
+        free(c->devices[d].series_j);
     }
     free(c->devices);
     c->devices = NULL;
@@ -70,6 +71,7 @@ void em_report_free(struct em_report *r)
     free(r->warnings);
     free_argv(r);
     free(r->label);
+    free(r->sample_t);
     free(r);
 }
 
@@ -142,6 +144,48 @@ int em_report_add_device(struct em_report_component *c, const char *name, double
     struct em_report_device *d = &devs[c->ndevices++];
     *d = (struct em_report_device){.name = copy, .joules = joules, .uncertainty_j = uncertainty_j};
     return EM_OK;
+}
+
+int em_report_set_series(struct em_report *r, const double *t, size_t n, double interval_s,
+                         unsigned downsampled_by)
+{
+    double *copy = malloc((n + 1) * sizeof *copy);
+    if (!copy)
+        return EM_ERR_NOMEM;
+    memcpy(copy, t, (n + 1) * sizeof *copy);
+    free(r->sample_t);
+    r->sample_t = copy;
+    r->nsamples = n;
+    r->series_interval_s = interval_s;
+    r->series_downsampled_by = downsampled_by;
+    return 0;
+}
+
+int em_report_set_device_series(struct em_report *r, struct em_report_component *c, const double *j,
+                                size_t stride)
+{
+    if (!c->ndevices || !r->sample_t)
+        return EM_ERR_INVALID;
+    struct em_report_device *d = &c->devices[c->ndevices - 1];
+    double *copy = malloc((r->nsamples + 1) * sizeof *copy);
+    if (!copy)
+        return EM_ERR_NOMEM;
+    for (size_t i = 0; i <= r->nsamples; i++)
+        copy[i] = j[i * stride];
+    free(d->series_j);
+    d->series_j = copy;
+    return 0;
+}
+
+double em_report_device_power_at(const struct em_report *r, const struct em_report_device *d,
+                                 size_t i)
+{
+    if (!d->series_j || i >= r->nsamples)
+        return NAN;
+    double dt = r->sample_t[i + 1] - r->sample_t[i];
+    if (!(dt > 0))
+        return NAN;
+    return (d->series_j[i + 1] - d->series_j[i]) / dt;
 }
 
 int em_report_add_warning(struct em_report *r, const char *fmt, ...)
@@ -358,6 +402,33 @@ int em_component_degraded(const em_report *r, size_t c)
 {
     const struct em_report_component *comp = comp_at(r, c);
     return comp ? (comp->degraded != 0) : 0;
+}
+
+size_t em_report_sample_count(const em_report *r)
+{
+    return r ? r->nsamples : 0;
+}
+
+double em_report_sample_time(const em_report *r, size_t i)
+{
+    return r && i < r->nsamples ? r->sample_t[i + 1] : NAN;
+}
+
+double em_report_sample_device_power(const em_report *r, size_t i, size_t c, size_t d)
+{
+    const struct em_report_device *dev = dev_at(r, c, d);
+    return dev ? em_report_device_power_at(r, dev, i) : NAN;
+}
+
+double em_report_sample_power(const em_report *r, size_t i, size_t c)
+{
+    const struct em_report_component *comp = comp_at(r, c);
+    if (!comp || comp->status == EM_STATUS_UNAVAILABLE || comp->ndevices == 0)
+        return NAN;
+    double sum = 0;
+    for (size_t d = 0; d < comp->ndevices; d++)
+        sum += em_report_device_power_at(r, &comp->devices[d], i);
+    return sum;
 }
 
 double em_component_number(const em_report *r, size_t c, const char *key)

@@ -32,6 +32,7 @@ struct em_report_device {
     double joules;
     double uncertainty_j;
     struct em_report_extras extras;
+    double *series_j; /* cumulative joules at each time-series sample (origin first); NULL */
 };
 
 struct em_report_component {
@@ -62,6 +63,13 @@ struct em_report {
     char **warnings;
     size_t nwarnings;
     double total_joules;
+
+    /* Time series: sample_t[0] = 0 is the window's start, sample_t[1..nsamples]
+     * the end of each interval (seconds since the start). */
+    size_t nsamples;
+    double *sample_t;
+    double series_interval_s; /* the interval after downsampling */
+    unsigned series_downsampled_by;
 };
 
 EM_INTERNAL struct em_report *em_report_new(const char *label, int include_idle);
@@ -74,6 +82,16 @@ EM_INTERNAL struct em_report_component *em_report_add_component(struct em_report
 EM_INTERNAL int em_report_set_unavailable(struct em_report_component *c, const char *reason);
 EM_INTERNAL int em_report_add_device(struct em_report_component *c, const char *name, double joules,
                                      double uncertainty_j);
+/* Time series: copy the sample times (n + 1 values, origin first) into r,
+ * and a device's cumulative joules (as many values) into the last device
+ * added to c. EM_ERR_NOMEM. */
+EM_INTERNAL int em_report_set_series(struct em_report *r, const double *t, size_t n,
+                                     double interval_s, unsigned downsampled_by);
+EM_INTERNAL int em_report_set_device_series(struct em_report *r, struct em_report_component *c,
+                                            const double *j, size_t stride);
+/* Mean power of a device over interval i (0-based), NaN when unknown. */
+EM_INTERNAL double em_report_device_power_at(const struct em_report *r,
+                                             const struct em_report_device *d, size_t i);
 /* Set (or replace) an extra key; strings are copied. EM_ERR_NOMEM. */
 EM_INTERNAL int em_extras_set_number(struct em_report_extras *x, const char *key, double v);
 EM_INTERNAL int em_extras_set_integer(struct em_report_extras *x, const char *key, double v);

@@ -76,6 +76,7 @@ struct em_channel {
     double max_gap_s; /* longest time between readings in the window */
     double period_s;  /* the sampler reads it this often (set by the meter) */
     double next_due;  /* monotonic time of its next sampler reading */
+    size_t index;     /* position among all the meter's channels */
 };
 
 /* The meter's configuration, as sources see it. */

@@ -189,6 +189,18 @@ EM_API size_t em_component_device_count(const em_report *r, size_t c);
 EM_API const char *em_device_name(const em_report *r, size_t c, size_t d);
 EM_API double em_device_joules(const em_report *r, size_t c, size_t d);
 
+/*
+ * Time series, when em_options.interval_ms > 0: sample i covers the interval
+ * that ends em_report_sample_time(r, i) seconds after the start (and began
+ * at the previous sample, or the start). Powers are the mean over it, in
+ * watts; NaN when unknown. At most 4096 samples are kept per window: longer
+ * windows are downsampled by powers of two (exactly, from cumulative energy).
+ */
+EM_API size_t em_report_sample_count(const em_report *r);
+EM_API double em_report_sample_time(const em_report *r, size_t i);
+EM_API double em_report_sample_power(const em_report *r, size_t i, size_t c);
+EM_API double em_report_sample_device_power(const em_report *r, size_t i, size_t c, size_t d);
+
 EM_API size_t em_report_warning_count(const em_report *r);
 EM_API const char *em_report_warning(const em_report *r, size_t i);
 
