@@ -47,7 +47,7 @@ static int listing_open(struct listing *l)
         if (err)
             return err;
     }
-    return 0;
+    return em_sources_resolve(l->src, l->probes, l->n);
 }
 
 /* The source whose channels serve component, or NULL. */
@@ -55,7 +55,7 @@ static const struct em_source *serving(const struct listing *l, const char *comp
 {
     for (size_t k = 0; k < l->n; k++)
         for (size_t i = 0; i < l->src[k].nch; i++)
-            if (strcmp(l->src[k].ch[i].component, component) == 0)
+            if (!l->src[k].ch[i].unused && strcmp(l->src[k].ch[i].component, component) == 0)
                 return &l->src[k];
     return NULL;
 }
@@ -131,7 +131,7 @@ static int format_json(const struct listing *l, struct em_buf *b)
             em_buf_puts(b, ", \"devices\": [");
             int first = 1;
             for (size_t c = 0; c < s->nch; c++)
-                if (strcmp(s->ch[c].component, names[i]) == 0) {
+                if (!s->ch[c].unused && strcmp(s->ch[c].component, names[i]) == 0) {
                     em_buf_puts(b, first ? "" : ", ");
                     em_buf_json_str(b, s->ch[c].device);
                     first = 0;
@@ -165,7 +165,7 @@ static int format_text(const struct listing *l, struct em_buf *b)
             em_buf_printf(b, "%s (", s->ops->name);
             int first = 1;
             for (size_t c = 0; c < s->nch; c++)
-                if (strcmp(s->ch[c].component, names[i]) == 0) {
+                if (!s->ch[c].unused && strcmp(s->ch[c].component, names[i]) == 0) {
                     em_buf_printf(b, "%s%s", first ? "" : ", ", s->ch[c].device);
                     first = 0;
                 }

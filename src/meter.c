@@ -320,6 +320,8 @@ static double set_periods(em_meter *m)
     for (size_t k = 0; k < m->nsrc; k++)
         for (size_t i = 0; i < m->src[k].nch; i++) {
             struct em_channel *ch = &m->src[k].ch[i];
+            if (ch->unused)
+                continue;
             double p = em_counter_wrap_period(&ch->ctr) / 4;
             if (ch->poll_s > 0 && ch->poll_s < p)
                 p = ch->poll_s;
@@ -416,6 +418,9 @@ static int open_sources(em_meter *m)
                m->src[k].nch, m->probes[k].reason ? ": " : "",
                m->probes[k].reason ? m->probes[k].reason : "");
     }
+    int err = em_sources_resolve(m->src, m->probes, m->nsrc);
+    if (err)
+        return set_error(NULL, err, "out of memory");
     m->scratch_raw = calloc(maxch, sizeof *m->scratch_raw);
     m->scratch_err = calloc(maxch, sizeof *m->scratch_err);
     m->scratch_t = calloc(maxch, sizeof *m->scratch_t);
@@ -535,12 +540,14 @@ int em_begin(em_meter *m)
             struct em_channel *ch = &s->ch[i];
             int err = m->scratch_err[i];
             double t = m->scratch_t[i];
-            ch->started = err == 0;
+            ch->started = err == 0 && !ch->unused;
             ch->failing = 0;
             ch->warned_fail = 0;
             ch->warned_fault = 0;
             ch->max_gap_s = 0;
             ch->next_due = t + ch->period_s;
+            if (ch->unused)
+                continue;
             if (err)
                 window_warning(m, "%s %s: cannot read %s at the start (%s); not measured",
                                ch->component, ch->device, ch->path, em_strerror(err));
@@ -575,7 +582,7 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
         struct em_source *s = &m->src[k];
         for (size_t i = 0; i < s->nch; i++) {
             struct em_channel *ch = &s->ch[i];
-            if (strcmp(ch->component, name) != 0)
+            if (ch->unused || strcmp(ch->component, name) != 0)
                 continue;
             found++;
             c->in_total = ch->in_total;

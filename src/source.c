@@ -5,6 +5,7 @@
 #include <string.h>
 
 const struct em_source_ops *const em_source_table[] = {
+    &em_src_rapl_perf,
     &em_src_rapl_powercap,
     NULL,
 };
@@ -107,4 +108,43 @@ char *em_probe_component_reason(const struct em_probe *probes, size_t n, const c
         return em_strdup("no DRAM energy counter: RAPL on this machine has no dram domain (AMD "
                          "and most client Intel processors have none)");
     return em_asprintf("no source measures %s on this machine", component);
+}
+
+/* The first source, up to (not including) src[upto], with a used channel for component. */
+static const struct em_source *owner(const struct em_source *src, size_t upto,
+                                     const char *component)
+{
+    for (size_t k = 0; k < upto; k++)
+        for (size_t i = 0; i < src[k].nch; i++)
+            if (!src[k].ch[i].unused && strcmp(src[k].ch[i].component, component) == 0)
+                return &src[k];
+    return NULL;
+}
+
+int em_sources_resolve(struct em_source *src, struct em_probe *probes, size_t n)
+{
+    for (size_t k = 1; k < n; k++) {
+        for (size_t i = 0; i < src[k].nch; i++)
+            if (owner(src, k, src[k].ch[i].component))
+                src[k].ch[i].unused = 1;
+        struct em_probe *p = &probes[k];
+        p->available = 0;
+        for (size_t z = 0; z < p->nzones; z++) {
+            struct em_zone_info *zi = &p->zones[z];
+            const struct em_source *o =
+                zi->usable && zi->component ? owner(src, k, zi->component) : NULL;
+            if (o) {
+                char *why = em_asprintf("%s is measured by %s, preferred over %s", zi->component,
+                                        o->ops->name, src[k].ops->name);
+                if (!why)
+                    return EM_ERR_NOMEM;
+                free(zi->reason);
+                zi->reason = why;
+                zi->usable = 0;
+            }
+            if (zi->usable)
+                p->available = 1;
+        }
+    }
+    return 0;
 }

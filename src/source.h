@@ -77,6 +77,7 @@ struct em_channel {
     double period_s;  /* the sampler reads it this often (set by the meter) */
     double next_due;  /* monotonic time of its next sampler reading */
     size_t index;     /* position among all the meter's channels */
+    int unused;       /* another source, preferred, measures this component */
 };
 
 /* The meter's configuration, as sources see it. */
@@ -139,6 +140,14 @@ struct em_source {
     void *priv;
 };
 
+/*
+ * One component is never counted by two sources: the first source in table
+ * order with a channel for a component owns it; the same component's
+ * channels of later sources are marked unused, and their zones in the
+ * probes say which source is preferred. EM_ERR_NOMEM.
+ */
+EM_INTERNAL int em_sources_resolve(struct em_source *src, struct em_probe *probes, size_t n);
+
 /* Add a channel to s (grows s->ch). NULL when out of memory. */
 EM_INTERNAL struct em_channel *em_source_add_channel(struct em_source *s, const char *component,
                                                      const char *device, const char *path,
@@ -147,6 +156,7 @@ EM_INTERNAL struct em_channel *em_source_add_channel(struct em_source *s, const 
 /* The sources the library knows, in order of preference, NULL-terminated. */
 EM_INTERNAL extern const struct em_source_ops *const em_source_table[];
 
+EM_INTERNAL extern const struct em_source_ops em_src_rapl_perf;
 EM_INTERNAL extern const struct em_source_ops em_src_rapl_powercap;
 
 #endif
