@@ -42,6 +42,7 @@ static int listing_open(struct listing *l)
     for (size_t k = 0; k < n; k++) {
         l->src[k].ops = em_source_table[k];
         l->probes[k].source = em_source_table[k]->name;
+        l->probes[k].serves = em_source_table[k]->serves;
         l->n = k + 1;
         int err = l->src[k].ops->open(&l->src[k], &l->probes[k]);
         if (err)

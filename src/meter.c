@@ -404,6 +404,7 @@ static int open_sources(em_meter *m)
         m->src[k].ops = em_source_table[k];
         m->src[k].cfg = &m->cfg;
         m->probes[k].source = em_source_table[k]->name;
+        m->probes[k].serves = em_source_table[k]->serves;
         m->nsrc = k + 1;
         int err = m->src[k].ops->open(&m->src[k], &m->probes[k]);
         if (err)

@@ -256,6 +256,7 @@ static void perf_close(struct em_source *s)
 
 const struct em_source_ops em_src_rapl_perf = {
     .name = "rapl-perf",
+    .serves = "cpu,dram,cpu-core,cpu-uncore,psys",
     .open = perf_open,
     .read = perf_read,
     .close = perf_close,

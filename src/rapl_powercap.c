@@ -308,6 +308,7 @@ static void powercap_close(struct em_source *s)
 
 const struct em_source_ops em_src_rapl_powercap = {
     .name = "rapl-powercap",
+    .serves = "cpu,dram,cpu-core,cpu-uncore,psys",
     .open = powercap_open,
     .read = powercap_read,
     .close = powercap_close,

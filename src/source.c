@@ -77,33 +77,59 @@ void em_probe_clear(struct em_probe *p)
     free(p->zones);
     free(p->reason);
     free(p->fix);
-    const char *src = p->source;
-    *p = (struct em_probe){.source = src};
+    const char *src = p->source, *serves_list = p->serves;
+    *p = (struct em_probe){.source = src, .serves = serves_list};
 }
 
-static char *reason_with_fix(const char *reason, const char *fix)
+/* Does a comma-separated list name component? */
+static int serves(const char *list, const char *component)
 {
-    return fix ? em_asprintf("%s. Fix: %s", reason, fix) : em_strdup(reason);
+    size_t n = strlen(component);
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncmp(p, component, n) == 0)
+            return 1;
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
 }
 
 char *em_probe_component_reason(const struct em_probe *probes, size_t n, const char *component)
 {
-    /* The first zone that would have served the component says it best. */
-    for (size_t k = 0; k < n; k++)
-        for (size_t z = 0; z < probes[k].nzones; z++) {
-            const struct em_zone_info *zi = &probes[k].zones[z];
-            if (!zi->usable && zi->component && strcmp(zi->component, component) == 0)
-                return reason_with_fix(zi->reason, zi->fix);
+    /* Every source that could have measured the component says why it did
+     * not: its first unusable zone for it, else its own reason. */
+    struct em_buf b;
+    em_buf_init(&b);
+    for (size_t k = 0; k < n; k++) {
+        const struct em_probe *p = &probes[k];
+        const char *reason = NULL, *fix = NULL;
+        for (size_t z = 0; z < p->nzones && !reason; z++) {
+            const struct em_zone_info *zi = &p->zones[z];
+            if (!zi->usable && zi->component && strcmp(zi->component, component) == 0) {
+                reason = zi->reason;
+                fix = zi->fix;
+            }
         }
+        if (!reason && !p->available && p->reason && serves(p->serves, component)) {
+            reason = p->reason;
+            fix = p->fix;
+        }
+        if (!reason)
+            continue;
+        em_buf_printf(&b, "%s%s: %s", b.len ? "; " : "", p->source, reason);
+        if (fix)
+            em_buf_printf(&b, ". Fix: %s", fix);
+    }
+    if (b.len || b.oom)
+        return em_buf_steal(&b);
+    em_buf_free(&b);
     if (strcmp(component, "gpu") == 0)
         return em_strdup("no GPU energy source in this version of energymeter (NVML support "
                          "is not built yet)");
     if (strcmp(component, "disk") == 0)
         return em_strdup("no storage energy source in this version of energymeter (block I/O "
                          "measurement is not built yet)");
-    for (size_t k = 0; k < n; k++)
-        if (!probes[k].available && probes[k].reason)
-            return reason_with_fix(probes[k].reason, probes[k].fix);
     if (strcmp(component, "dram") == 0)
         return em_strdup("no DRAM energy counter: RAPL on this machine has no dram domain (AMD "
                          "and most client Intel processors have none)");

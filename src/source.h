@@ -31,6 +31,7 @@ struct em_zone_info {
 
 struct em_probe {
     const char *source; /* static name of the source */
+    const char *serves; /* the source's components ("cpu,dram,psys"), static */
     int available;      /* at least one usable channel */
     char *reason;       /* why the source as a whole is unavailable */
     char *fix;
@@ -109,7 +110,8 @@ struct em_report;
 struct em_source;
 
 struct em_source_ops {
-    const char *name; /* "rapl-powercap" */
+    const char *name;   /* "rapl-powercap" */
+    const char *serves; /* components it can measure, comma-separated: "cpu,dram,psys" */
     /* Fill s->ch/s->nch and the probe. Returns 0 even when nothing is usable
      * (the probe says why); a negative code only for EM_ERR_NOMEM. */
     int (*open)(struct em_source *s, struct em_probe *probe);

@@ -25,7 +25,8 @@ struct opened {
 static void open_source(struct opened *o)
 {
     o->src = (struct em_source){.ops = &em_src_rapl_powercap};
-    o->probe = (struct em_probe){.source = em_src_rapl_powercap.name};
+    o->probe = (struct em_probe){.source = em_src_rapl_powercap.name,
+                                 .serves = em_src_rapl_powercap.serves};
     o->err = o->src.ops->open(&o->src, &o->probe);
 }
 
