@@ -553,7 +553,8 @@ int em_begin(em_meter *m)
                 window_warning(m, "%s %s: cannot read %s at the start (%s); not measured",
                                ch->component, ch->device, ch->path, em_strerror(err));
             else if (ch->kind == EM_CH_POWER)
-                em_counter_start_power(&ch->ctr, m->scratch_raw[i], t);
+                /* Power holds from the window's start to the first reading. */
+                em_counter_start_power(&ch->ctr, m->scratch_raw[i], m->begin_mono);
             else
                 em_counter_start(&ch->ctr, m->scratch_raw[i], t);
         }
@@ -713,6 +714,13 @@ int em_end(em_meter *m)
         }
     }
     double end_mono = em_now_mono();
+    /* Power channels: the last reading holds up to the window's end. */
+    for (size_t k = 0; k < m->nsrc; k++)
+        for (size_t i = 0; i < m->src[k].nch; i++) {
+            struct em_channel *ch = &m->src[k].ch[i];
+            if (ch->started && ch->kind == EM_CH_POWER && !ch->failing)
+                em_counter_update_power(&ch->ctr, ch->ctr.last_raw, end_mono);
+        }
     int64_t end_real = em_now_real_ns();
     if (m->series_s > 0) {
         /* A last sliver of an interval would give a noisy point: the end
