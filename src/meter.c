@@ -355,6 +355,10 @@ static int copy_options(em_meter *m, const em_options *opts)
         isinf(o.disk_idle_power))
         return set_error(NULL, EM_ERR_INVALID,
                          "disk powers must be finite watts (negative: the default)");
+    if (!(o.cpu_tdp_w >= 0) || !(o.cpu_idle_w >= 0) || isinf(o.cpu_tdp_w) ||
+        isinf(o.cpu_idle_w) || (o.cpu_tdp_w > 0 && o.cpu_idle_w > o.cpu_tdp_w))
+        return set_error(NULL, EM_ERR_INVALID,
+                         "cpu_tdp_w and cpu_idle_w must be finite watts >= 0, idle <= tdp");
     if (o.disk_scope != EM_DISK_SCOPE_TREE && o.disk_scope != EM_DISK_SCOPE_SYSTEM)
         return set_error(NULL, EM_ERR_INVALID,
                          "disk_scope must be EM_DISK_SCOPE_TREE or "
@@ -386,6 +390,9 @@ static int copy_options(em_meter *m, const em_options *opts)
         .disk_power = m->disk_power,
         .ignore_disk = !!o.ignore_disk,
         .no_bpf = !!o.no_bpf,
+        .no_estimates = !!o.no_estimates,
+        .cpu_tdp_w = o.cpu_tdp_w,
+        .cpu_idle_w = o.cpu_idle_w,
     };
     em_logger_init(&m->log, opts);
     return 0;

@@ -9,6 +9,7 @@ const struct em_source_ops *const em_source_table[] = {
     &em_src_rapl_powercap,
     &em_src_rapl_msr,
     &em_src_hwmon,
+    &em_src_model,
     NULL,
 };
 

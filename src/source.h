@@ -95,6 +95,9 @@ struct em_config {
     const char *disk_power; /* owned by the meter */
     int ignore_disk;
     int no_bpf;
+    int no_estimates;
+    double cpu_tdp_w;
+    double cpu_idle_w;
 };
 
 /* A finished window, for sources that build their own components. */
@@ -162,5 +165,6 @@ EM_INTERNAL extern const struct em_source_ops em_src_rapl_perf;
 EM_INTERNAL extern const struct em_source_ops em_src_rapl_powercap;
 EM_INTERNAL extern const struct em_source_ops em_src_rapl_msr;
 EM_INTERNAL extern const struct em_source_ops em_src_hwmon;
+EM_INTERNAL extern const struct em_source_ops em_src_model;
 
 #endif

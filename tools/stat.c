@@ -53,6 +53,9 @@ void help_stat(FILE *f)
           "                             (bytes / --disk-avg-speed, the original model)\n"
           "      --ignore-disk          do not measure storage\n"
           "      --no-bpf               do not use eBPF (fallback sources only)\n"
+          "      --no-estimates         never estimate: no sensor means unavailable\n"
+          "      --cpu-tdp W            CPU model: power of all packages at full load\n"
+          "      --cpu-idle W           CPU model: idle power (default 30 %% of the TDP)\n"
           "      --gpu LIST             measure only these GPUs (indexes, e.g. 0,2)\n"
           "      --gpu-settle MS        at the end, wait up to MS for the GPU energy\n"
           "                             counter's next step (exact short windows)\n"
@@ -130,7 +133,10 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         OPT_DTIME,
         OPT_DPOWER,
         OPT_NODISK,
-        OPT_NOBPF
+        OPT_NOBPF,
+        OPT_NOEST,
+        OPT_TDP,
+        OPT_CPUIDLE
     };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
@@ -150,6 +156,9 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         {"disk-power", required_argument, NULL, OPT_DPOWER},
         {"ignore-disk", no_argument, NULL, OPT_NODISK},
         {"no-bpf", no_argument, NULL, OPT_NOBPF},
+        {"no-estimates", no_argument, NULL, OPT_NOEST},
+        {"cpu-tdp", required_argument, NULL, OPT_TDP},
+        {"cpu-idle", required_argument, NULL, OPT_CPUIDLE},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -257,6 +266,17 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         case OPT_NODISK:
             a->opts.ignore_disk = 1;
             break;
+        case OPT_NOEST:
+            a->opts.no_estimates = 1;
+            break;
+        case OPT_TDP:
+            if (parse_nonneg_double(optarg, &a->opts.cpu_tdp_w) || a->opts.cpu_tdp_w == 0)
+                return usage_error("stat ", "stat: --cpu-tdp wants watts > 0, not '%s'", optarg);
+            break;
+        case OPT_CPUIDLE:
+            if (parse_nonneg_double(optarg, &a->opts.cpu_idle_w))
+                return usage_error("stat ", "stat: --cpu-idle wants watts >= 0, not '%s'", optarg);
+            break;
         case OPT_NOBPF:
             a->opts.no_bpf = 1;
             break;
@@ -269,6 +289,10 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
             return usage_error("stat ", "stat: unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (a->opts.cpu_idle_w > 0 && !(a->opts.cpu_tdp_w > 0))
+        return usage_error("stat ", "stat: --cpu-idle needs --cpu-tdp");
+    if (a->opts.cpu_tdp_w > 0 && a->opts.cpu_idle_w > a->opts.cpu_tdp_w)
+        return usage_error("stat ", "stat: --cpu-idle cannot exceed --cpu-tdp");
     if (a->opts.disk_time == EM_DISK_TIME_BYTES && !(a->opts.disk_avg_speed > 0))
         return usage_error("stat ", "stat: --disk-time bytes needs --disk-avg-speed");
     if (optind >= argc)

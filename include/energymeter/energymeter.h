@@ -93,6 +93,11 @@ typedef struct em_options {
     const char *disk_power; /* "DEV:ACTIVE_W:IDLE_W[,...]": per-device powers; NULL: none */
     int ignore_disk;        /* do not measure storage at all */
     int no_bpf;             /* never use eBPF (fallbacks only) */
+
+    /* Estimates where no sensor exists (source "model") */
+    int no_estimates;  /* never estimate: components without a sensor are unavailable */
+    double cpu_tdp_w;  /* the CPUs' power at full load, W (0: from the built-in table) */
+    double cpu_idle_w; /* the CPUs' idle power, W (0: from the table, or 30 % of the TDP) */
 } em_options;
 
 /* Whose block I/O counts. */
