@@ -8,7 +8,8 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
 # Debian packages the build, tests and benchmarks need (checked with dpkg, installed if missing).
-DEB_PACKAGES := gcc make libc6-dev libcmocka-dev python3 python3-pytest valgrind util-linux clang-format
+DEB_PACKAGES := gcc make libc6-dev libcmocka-dev libcjson-dev python3 python3-pytest valgrind \
+                util-linux clang-format
 
 ifeq ($(V),1)
 Q :=
@@ -23,7 +24,7 @@ SANFLAGS ?=
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden -pthread \
               -Iinclude -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
-LIBS := -ldl -lm
+LIBS := -lcjson -ldl -lm
 
 LIB_SRCS  := $(sort $(wildcard src/*.c))
 LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/src/%.o)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "baseline.h"
 #include "report.h"
 #include "source.h"
 #include "util.h"
@@ -73,6 +74,7 @@ struct em_meter {
     size_t dropped_warnings;
 
     struct em_report *report;
+    struct em_baseline *baseline; /* NULL: none */
     char errmsg[512];
 };
 
@@ -513,6 +515,7 @@ void em_meter_free(em_meter *m)
     free(m->ser_j);
     clear_warnings(m);
     em_report_free(m->report);
+    em_baseline_free(m->baseline);
     free(m->label);
     free(m->gpu_list);
     free(m->disk_power);
@@ -694,6 +697,10 @@ static int build_report(em_meter *m, double end_mono, int64_t end_real, struct e
         return err;
     }
     em_report_finish(r);
+    if (m->baseline && em_baseline_apply(m->baseline, r)) {
+        em_report_free(r);
+        return EM_ERR_NOMEM;
+    }
     *out = r;
     return 0;
 }
@@ -751,4 +758,63 @@ int em_end(em_meter *m)
 em_report *em_meter_report(em_meter *m)
 {
     return m ? m->report : NULL;
+}
+
+/* ------------------------------------------------------------- baseline */
+
+int em_meter_calibrate(em_meter *m, double seconds)
+{
+    if (!m || !(seconds > 0) || seconds > 86400)
+        return m ? set_error(m, EM_ERR_INVALID, "calibration needs 0 < seconds <= 86400")
+                 : EM_ERR_INVALID;
+    int err = em_begin(m);
+    if (err)
+        return err;
+    struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    if ((err = em_end(m)) != 0)
+        return err;
+    struct em_baseline *b = NULL;
+    if ((err = em_baseline_from_report(m->report, &b)) != 0)
+        return set_error(m, err, "calibration: %s", em_strerror(err));
+    em_baseline_free(m->baseline);
+    m->baseline = b;
+    return 0;
+}
+
+int em_meter_save_baseline(em_meter *m, const char *path)
+{
+    char def[PATH_MAX];
+    if (!m)
+        return EM_ERR_INVALID;
+    if (!m->baseline)
+        return set_error(m, EM_ERR_STATE, "no baseline to save: call em_meter_calibrate() first");
+    if (!path) {
+        int err = em_baseline_default_path(def, sizeof def);
+        if (err)
+            return set_error(m, err, "no default baseline path (set ENERGYMETER_BASELINE)");
+        path = def;
+    }
+    return em_baseline_save(m->baseline, path, m->errmsg, sizeof m->errmsg);
+}
+
+int em_meter_load_baseline(em_meter *m, const char *path)
+{
+    char def[PATH_MAX];
+    if (!m)
+        return EM_ERR_INVALID;
+    if (!path) {
+        int err = em_baseline_default_path(def, sizeof def);
+        if (err)
+            return set_error(m, err, "no default baseline path (set ENERGYMETER_BASELINE)");
+        path = def;
+    }
+    struct em_baseline *b = NULL;
+    int err = em_baseline_load(path, &b, m->errmsg, sizeof m->errmsg);
+    if (err)
+        return err;
+    em_baseline_free(m->baseline);
+    m->baseline = b;
+    return 0;
 }

@@ -54,6 +54,7 @@ void help_main(FILE *f)
           "Commands:\n"
           "  stat [OPTIONS] -- CMD [ARGS...]  run CMD and report the energy it cost\n"
           "  list [--json]                    show every energy source, usable or not, and why\n"
+          "  calibrate [--duration S]         measure and store idle power (idle/dynamic split)\n"
           "  monitor                          live power per component (not in this version)\n"
           "  serve                            Prometheus exporter (not in this version)\n"
           "\n"
@@ -131,6 +132,8 @@ int main(int argc, char **argv)
             help_stat(stdout);
         else if (strcmp(topic, "list") == 0)
             help_list(stdout);
+        else if (strcmp(topic, "calibrate") == 0)
+            help_calibrate(stdout);
         else
             help_main(stdout);
         return 0;
@@ -139,6 +142,8 @@ int main(int argc, char **argv)
         return cmd_stat(argc - 1, argv + 1);
     if (strcmp(cmd, "list") == 0)
         return cmd_list(argc - 1, argv + 1);
+    if (strcmp(cmd, "calibrate") == 0)
+        return cmd_calibrate(argc - 1, argv + 1);
     if (strcmp(cmd, "monitor") == 0 || strcmp(cmd, "serve") == 0) {
         fprintf(stderr, "energymeter: '%s' is not available in this version yet\n", cmd);
         return EXIT_USAGE;

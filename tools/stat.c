@@ -53,6 +53,11 @@ void help_stat(FILE *f)
           "                             (bytes / --disk-avg-speed, the original model)\n"
           "      --ignore-disk          do not measure storage\n"
           "      --no-bpf               do not use eBPF (fallback sources only)\n"
+          "      --baseline S           measure idle power for S seconds before CMD, and\n"
+          "                             report idle_joules and dynamic_joules\n"
+          "      --baseline-file PATH   use this stored baseline (default: the one\n"
+          "                             'energymeter calibrate' stored, if any)\n"
+          "      --no-baseline          do not use a stored baseline\n"
           "      --no-estimates         never estimate: no sensor means unavailable\n"
           "      --cpu-tdp W            CPU model: power of all packages at full load\n"
           "      --cpu-idle W           CPU model: idle power (default 30 %% of the TDP)\n"
@@ -76,6 +81,9 @@ static void forward_signal(int sig, siginfo_t *si, void *ctx)
 }
 
 struct stat_args {
+    double baseline_s;         /* --baseline S: measure idle power first */
+    const char *baseline_file; /* --baseline-file PATH */
+    int no_baseline;
     char disk_power[1024]; /* --disk-power values joined with commas */
     const char *output;
     em_format format;
@@ -136,7 +144,10 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         OPT_NOBPF,
         OPT_NOEST,
         OPT_TDP,
-        OPT_CPUIDLE
+        OPT_CPUIDLE,
+        OPT_BASELINE,
+        OPT_BASEFILE,
+        OPT_NOBASE
     };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
@@ -159,6 +170,9 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         {"no-estimates", no_argument, NULL, OPT_NOEST},
         {"cpu-tdp", required_argument, NULL, OPT_TDP},
         {"cpu-idle", required_argument, NULL, OPT_CPUIDLE},
+        {"baseline", required_argument, NULL, OPT_BASELINE},
+        {"baseline-file", required_argument, NULL, OPT_BASEFILE},
+        {"no-baseline", no_argument, NULL, OPT_NOBASE},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -266,6 +280,19 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         case OPT_NODISK:
             a->opts.ignore_disk = 1;
             break;
+        case OPT_BASELINE:
+            if (parse_nonneg_double(optarg, &a->baseline_s) || a->baseline_s < 0.1 ||
+                a->baseline_s > 3600)
+                return usage_error("stat ",
+                                   "stat: --baseline wants seconds from 0.1 to 3600, not '%s'",
+                                   optarg);
+            break;
+        case OPT_BASEFILE:
+            a->baseline_file = optarg;
+            break;
+        case OPT_NOBASE:
+            a->no_baseline = 1;
+            break;
         case OPT_NOEST:
             a->opts.no_estimates = 1;
             break;
@@ -289,6 +316,9 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
             return usage_error("stat ", "stat: unknown option '%s'", argv[optind - 1]);
         }
     }
+    if ((a->baseline_s > 0) + (a->baseline_file != NULL) + a->no_baseline > 1)
+        return usage_error("stat ", "stat: --baseline, --baseline-file and --no-baseline "
+                                    "exclude each other");
     if (a->opts.cpu_idle_w > 0 && !(a->opts.cpu_tdp_w > 0))
         return usage_error("stat ", "stat: --cpu-idle needs --cpu-tdp");
     if (a->opts.cpu_tdp_w > 0 && a->opts.cpu_idle_w > a->opts.cpu_tdp_w)
@@ -302,6 +332,34 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
 }
 
 /* Start cmd; its exec failure comes back through a close-on-exec pipe. */
+/* The idle baseline: measured now, loaded from a file, or the default one
+ * when it exists. Nonzero when energymeter should stop. */
+static int use_baseline(const struct stat_args *a, em_meter *m)
+{
+    if (a->baseline_s > 0) {
+        fprintf(stderr, "energymeter: measuring idle power for %g s before the command\n",
+                a->baseline_s);
+        if (em_meter_calibrate(m, a->baseline_s)) {
+            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+            return 1;
+        }
+        return 0;
+    }
+    if (a->baseline_file) {
+        if (em_meter_load_baseline(m, a->baseline_file)) {
+            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+            return 1;
+        }
+        return 0;
+    }
+    if (!a->no_baseline) {
+        int err = em_meter_load_baseline(m, NULL);
+        if (err && err != EM_ERR_NOT_FOUND)
+            fprintf(stderr, "energymeter: warning: %s (ignored)\n", em_meter_errmsg(m));
+    }
+    return 0;
+}
+
 static pid_t spawn(char **cmd, int *exec_errno)
 {
     int pfd[2];
@@ -373,6 +431,11 @@ int cmd_stat(int argc, char **argv)
     int err = em_meter_new(&a.opts, &m);
     if (err) {
         fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(NULL));
+        rc = 1;
+        goto cleanup;
+    }
+
+    if (use_baseline(&a, m)) {
         rc = 1;
         goto cleanup;
     }

@@ -223,6 +223,23 @@ EM_API int em_report_write(const em_report *r, em_format format, FILE *f);
 EM_API int em_report_to_string(const em_report *r, em_format format, char **out);
 EM_API void em_free(void *p);
 
+/* ---------------------------------------------------------- idle baseline */
+
+/*
+ * Measure idle power for `seconds` now (an em_begin()/em_end() window with
+ * nothing running): later reports of this meter carry idle_joules and
+ * dynamic_joules for every component measured by a sensor. The window's
+ * report is em_meter_report() until the next em_end().
+ */
+EM_API int em_meter_calibrate(em_meter *meter, double seconds);
+/* Store the meter's baseline as JSON at path (NULL: em_baseline_default_path()). */
+EM_API int em_meter_save_baseline(em_meter *meter, const char *path);
+/* Use a stored baseline (NULL: the default path). EM_ERR_NOT_FOUND when there is none. */
+EM_API int em_meter_load_baseline(em_meter *meter, const char *path);
+/* $ENERGYMETER_BASELINE, else /var/lib/energymeter/baseline.json for root, else
+ * $XDG_STATE_HOME (or ~/.local/state)/energymeter/baseline.json. */
+EM_API int em_baseline_default_path(char *buf, size_t size);
+
 /* ------------------------------------------------------------------ probe */
 
 /*
