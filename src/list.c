@@ -61,6 +61,40 @@ static const struct em_source *serving(const struct listing *l, const char *comp
     return NULL;
 }
 
+/* A source that builds the component itself at the end of a window (the
+ * model, storage) and has a usable zone for it; its index, or -1. */
+static long window_source(const struct listing *l, const char *component)
+{
+    for (size_t k = 0; k < l->n; k++) {
+        if (!l->src[k].ops->fill)
+            continue;
+        for (size_t z = 0; z < l->probes[k].nzones; z++) {
+            const struct em_zone_info *zi = &l->probes[k].zones[z];
+            if (zi->usable && zi->component && strcmp(zi->component, component) == 0)
+                return (long)k;
+        }
+    }
+    return -1;
+}
+
+/* The devices (usable zones) of component in probe k, comma-separated. */
+static void zone_devices(struct em_buf *b, const struct em_probe *p, const char *component,
+                         int json)
+{
+    int first = 1;
+    for (size_t z = 0; z < p->nzones; z++) {
+        const struct em_zone_info *zi = &p->zones[z];
+        if (!zi->usable || !zi->component || strcmp(zi->component, component) != 0)
+            continue;
+        em_buf_puts(b, first ? "" : ", ");
+        if (json)
+            em_buf_json_str(b, zi->device ? zi->device : zi->name);
+        else
+            em_buf_puts(b, zi->device ? zi->device : zi->name);
+        first = 0;
+    }
+}
+
 /* Components in report order: the fixed four, then extras as zones name them. */
 static size_t component_names(const struct listing *l, const char **names, size_t max)
 {
@@ -124,6 +158,7 @@ static int format_json(const struct listing *l, struct em_buf *b)
     size_t n = component_names(l, names, 64);
     for (size_t i = 0; i < n; i++) {
         const struct em_source *s = serving(l, names[i]);
+        long w;
         em_buf_printf(b, "%s\n    ", i ? "," : "");
         em_buf_json_str(b, names[i]);
         if (s) {
@@ -137,6 +172,12 @@ static int format_json(const struct listing *l, struct em_buf *b)
                     em_buf_json_str(b, s->ch[c].device);
                     first = 0;
                 }
+            em_buf_puts(b, "]}");
+        } else if ((w = window_source(l, names[i])) >= 0) {
+            em_buf_puts(b, ": {\"available\": true, \"source\": ");
+            em_buf_json_str(b, l->probes[w].source);
+            em_buf_puts(b, ", \"devices\": [");
+            zone_devices(b, &l->probes[w], names[i], 1);
             em_buf_puts(b, "]}");
         } else {
             char *why = em_probe_component_reason(l->probes, l->n, names[i]);
@@ -161,6 +202,7 @@ static int format_text(const struct listing *l, struct em_buf *b)
     size_t n = component_names(l, names, 64);
     for (size_t i = 0; i < n; i++) {
         const struct em_source *s = serving(l, names[i]);
+        long w;
         em_buf_printf(b, "  %-12s ", names[i]);
         if (s) {
             em_buf_printf(b, "%s (", s->ops->name);
@@ -170,6 +212,10 @@ static int format_text(const struct listing *l, struct em_buf *b)
                     em_buf_printf(b, "%s%s", first ? "" : ", ", s->ch[c].device);
                     first = 0;
                 }
+            em_buf_puts(b, ")\n");
+        } else if ((w = window_source(l, names[i])) >= 0) {
+            em_buf_printf(b, "%s (", l->probes[w].source);
+            zone_devices(b, &l->probes[w], names[i], 0);
             em_buf_puts(b, ")\n");
         } else {
             char *why = em_probe_component_reason(l->probes, l->n, names[i]);
