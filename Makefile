@@ -116,6 +116,10 @@ pytest: all $(TEST_DEPS)
 check-asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" unit pytest
+	$(Q)LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0 $(MAKE) --no-print-directory BUILD=build/asan \
+	  OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" pytest-python
 
 check-valgrind: $(UNIT_BINS) $(TEST_DEPS)
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; ENERGYMETER_BUILD=$(abspath $(BUILD)) \
@@ -124,13 +128,13 @@ check-valgrind: $(UNIT_BINS) $(TEST_DEPS)
 	$(Q)ENERGYMETER_SYSFS_ROOT=/nonexistent valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect ./$(BUILD)/energymeter stat --json -o /dev/null -- true
 
-test: deps all format-check unit pytest check-asan check-valgrind
+test: deps all format-check unit pytest pytest-python check-asan check-valgrind
 	@echo "make test: all test suites passed"
 
 bench: deps all $(BENCH_BINS) $(BENCH_DEPS)
 	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
 
-install: all
+install: all install-python
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/energymeter \
 	  $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/energymeter $(DESTDIR)$(PREFIX)/bin/energymeter
@@ -141,7 +145,7 @@ install: all
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	[ -n "$(DESTDIR)" ] || ldconfig
 
-uninstall:
+uninstall: uninstall-python
 	rm -f $(DESTDIR)$(PREFIX)/bin/energymeter $(DESTDIR)$(PREFIX)/lib/libenergymeter.* \
 	  $(DESTDIR)$(PREFIX)/share/man/man1/energymeter*.1
 	rm -rf $(DESTDIR)$(PREFIX)/include/energymeter

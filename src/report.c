@@ -495,6 +495,9 @@ int em_report_to_string(const em_report *r, em_format format, char **out)
     case EM_FORMAT_CSV:
         em_format_csv(r, &b);
         break;
+    case EM_FORMAT_SVG:
+        em_format_svg(r, &b);
+        break;
     default:
         em_buf_free(&b);
         return EM_ERR_INVALID;

@@ -107,9 +107,10 @@ EM_INTERNAL int em_report_add_warning(struct em_report *r, const char *fmt, ...)
  * the total. */
 EM_INTERNAL void em_report_finish(struct em_report *r);
 
-/* Formatters (output_text.c, output_json.c, output_csv.c). */
+/* Formatters (output_text.c, output_json.c, output_csv.c, output_svg.c). */
 EM_INTERNAL void em_format_text(const struct em_report *r, struct em_buf *b);
 EM_INTERNAL void em_format_json(const struct em_report *r, struct em_buf *b);
 EM_INTERNAL void em_format_csv(const struct em_report *r, struct em_buf *b);
+EM_INTERNAL void em_format_svg(const struct em_report *r, struct em_buf *b);
 
 #endif

@@ -55,7 +55,8 @@ void help_main(FILE *f)
           "  stat [OPTIONS] -- CMD [ARGS...]  run CMD and report the energy it cost\n"
           "  list [--json]                    show every energy source, usable or not, and why\n"
           "  calibrate [--duration S]         measure and store idle power (idle/dynamic split)\n"
-          "  monitor                          live power per component (not in this version)\n"
+          "  monitor [--interval MS] [--duration S] [--json|--csv]\n"
+          "                                   live power per component and device\n"
           "  serve                            Prometheus exporter (not in this version)\n"
           "\n"
           "'energymeter COMMAND --help' describes a command; 'man energymeter' has more.\n"
@@ -134,6 +135,8 @@ int main(int argc, char **argv)
             help_list(stdout);
         else if (strcmp(topic, "calibrate") == 0)
             help_calibrate(stdout);
+        else if (strcmp(topic, "monitor") == 0)
+            help_monitor(stdout);
         else
             help_main(stdout);
         return 0;
@@ -144,7 +147,9 @@ int main(int argc, char **argv)
         return cmd_list(argc - 1, argv + 1);
     if (strcmp(cmd, "calibrate") == 0)
         return cmd_calibrate(argc - 1, argv + 1);
-    if (strcmp(cmd, "monitor") == 0 || strcmp(cmd, "serve") == 0) {
+    if (strcmp(cmd, "monitor") == 0)
+        return cmd_monitor(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) {
         fprintf(stderr, "energymeter: '%s' is not available in this version yet\n", cmd);
         return EXIT_USAGE;
     }

@@ -38,6 +38,8 @@ void help_stat(FILE *f)
           "  -j, --json                 JSON report (schema energymeter/1)\n"
           "      --csv                  CSV report, one row per component and device\n"
           "      --label TEXT           a label copied into the report\n"
+          "      --plot FILE.svg        also write a plot (SVG): joules per component and,\n"
+          "                             with --interval, power over time\n"
           "\n"
           "Measurement:\n"
           "      --interval MS          sampler period in milliseconds (1-3600000); by\n"
@@ -86,6 +88,7 @@ struct stat_args {
     int no_baseline;
     char disk_power[1024]; /* --disk-power values joined with commas */
     const char *output;
+    const char *plot; /* --plot FILE.svg: also write the SVG plot there */
     em_format format;
     em_options opts;
     char **cmd;
@@ -206,7 +209,10 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
             a->opts.interval_ms = ms;
             break;
         case OPT_PLOT:
-            return usage_error("stat ", "stat: --plot is not available in this version yet");
+            if (!*optarg)
+                return usage_error("stat ", "stat: --plot wants a file name (e.g. run.svg)");
+            a->plot = optarg;
+            break;
         case OPT_IDLE:
             a->opts.include_idle = 1;
             break;
@@ -401,6 +407,28 @@ static pid_t spawn(char **cmd, int *exec_errno)
     return pid;
 }
 
+/* The SVG plot, written beside the report; 0 or -1 (message printed). */
+static int write_plot(const em_report *r, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "energymeter: cannot write the plot to '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    int err = em_report_write(r, EM_FORMAT_SVG, f);
+    int saved = errno;
+    if (fclose(f) != 0 && !err) {
+        err = EM_ERR_IO;
+        saved = errno;
+    }
+    if (err) {
+        fprintf(stderr, "energymeter: writing the plot to '%s' failed: %s\n", path,
+                err == EM_ERR_IO ? strerror(saved) : em_strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
 static int wait_child(pid_t pid)
 {
     int status;
@@ -488,6 +516,8 @@ int cmd_stat(int argc, char **argv)
                 a.output ? a.output : "stderr", strerror(errno));
         rc = rc ? rc : 1;
     }
+    if (a.plot && write_plot(r, a.plot))
+        rc = rc ? rc : 1;
 
 cleanup:
     em_meter_free(m);

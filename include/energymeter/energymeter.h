@@ -215,6 +215,7 @@ typedef enum em_format {
     EM_FORMAT_TEXT = 0, /* human table, like perf stat */
     EM_FORMAT_JSON = 1, /* schema energymeter/1 */
     EM_FORMAT_CSV = 2,  /* one row per component and device */
+    EM_FORMAT_SVG = 3,  /* self-contained SVG plot: joules per component, power over time */
 } em_format;
 
 /* Write the report to f. EM_ERR_IO when the write fails. */

@@ -1,0 +1,476 @@
+/*
+ * energymeter monitor: live power per component and device.
+ *
+ * One meter takes back-to-back windows of --interval (em_begin(), sleep to
+ * the window's deadline, em_end(), em_begin() again at once): the power of
+ * a window is its joules divided by its duration, so every joule the
+ * counters saw lands in exactly one window and nothing depends on sampled
+ * instantaneous power. Deadlines are absolute (CLOCK_MONOTONIC), so windows
+ * do not drift however long printing takes.
+ *
+ * Output: a table refreshed in place on a terminal; CSV (one header line,
+ * then one line per window) or JSON lines when stdout is not a terminal or
+ * when asked. SIGINT and SIGTERM stop it cleanly (exit 0); --duration
+ * bounds it (the last window ends exactly at the duration).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "energymeter/energymeter.h"
+
+enum mode { MODE_TABLE, MODE_CSV, MODE_JSON };
+
+#define MAX_COLUMNS 256
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+void help_monitor(FILE *f)
+{
+    fputs("Usage: energymeter monitor [--interval MS] [--duration S] [--json|--csv]\n"
+          "\n"
+          "Show the power of every component (CPU packages, DRAM, GPUs, storage) and\n"
+          "device, live: the energy of back-to-back windows of --interval divided by\n"
+          "their length. On a terminal, a table refreshed in place; when the output is\n"
+          "a pipe or a file, CSV (one header line, then a line per window), or JSON\n"
+          "lines with --json. Storage counts every process on the machine. Stops on\n"
+          "Ctrl-C (SIGINT) or SIGTERM, exit status 0, or after --duration.\n"
+          "\n"
+          "  -i, --interval MS   window length in milliseconds (1-3600000, default 1000)\n"
+          "  -d, --duration S    stop after S seconds (default: run until stopped)\n"
+          "  -j, --json          JSON lines: one object per window\n"
+          "      --csv           CSV: t_s,duration_s,total_w,<component>_w...,\n"
+          "                      <component>/<device>_w...\n"
+          "      --table         the refreshed table even when not on a terminal\n"
+          "  -h, --help          this help\n"
+          "\n"
+          "Watts of a component that cannot be measured are empty (CSV) or null (JSON);\n"
+          "'energymeter list' says why.\n"
+          "\n"
+          "Example: energymeter monitor --interval 500 --duration 60 --csv > power.csv\n",
+          f);
+}
+
+struct monitor_args {
+    unsigned interval_ms;
+    double duration_s; /* 0: until stopped */
+    enum mode mode;
+};
+
+static int parse_args(int argc, char **argv, struct monitor_args *a)
+{
+    enum { OPT_CSV = 256, OPT_TABLE };
+    static const struct option longopts[] = {
+        {"interval", required_argument, NULL, 'i'},
+        {"duration", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"csv", no_argument, NULL, OPT_CSV},
+        {"table", no_argument, NULL, OPT_TABLE},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c, chosen = 0;
+    a->interval_ms = 1000;
+    a->duration_s = 0;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":i:d:jh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if (parse_uint(optarg, 3600000, &a->interval_ms) || a->interval_ms == 0)
+                return usage_error("monitor ",
+                                   "monitor: --interval wants milliseconds from 1 to 3600000, "
+                                   "not '%s'",
+                                   optarg);
+            break;
+        case 'd':
+            if (parse_nonneg_double(optarg, &a->duration_s) || a->duration_s == 0 ||
+                a->duration_s > 1e9)
+                return usage_error("monitor ", "monitor: --duration wants seconds > 0, not '%s'",
+                                   optarg);
+            break;
+        case 'j':
+            a->mode = MODE_JSON;
+            chosen++;
+            break;
+        case OPT_CSV:
+            a->mode = MODE_CSV;
+            chosen++;
+            break;
+        case OPT_TABLE:
+            a->mode = MODE_TABLE;
+            chosen++;
+            break;
+        case 'h':
+            help_monitor(stdout);
+            return -1;
+        case ':':
+            return usage_error("monitor ", "monitor: option '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("monitor ", "monitor: unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("monitor ", "monitor: unexpected argument '%s'", argv[optind]);
+    if (chosen > 1)
+        return usage_error("monitor ", "monitor: choose one of --json, --csv and --table");
+    if (!chosen)
+        a->mode = isatty(STDOUT_FILENO) ? MODE_TABLE : MODE_CSV;
+    return 0;
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleep until monotonic time t; returns early when a stop is requested. */
+static void sleep_until(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!stop_requested) {
+        int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        if (rc == 0 || rc != EINTR)
+            return;
+    }
+}
+
+static double watts(double joules, double duration)
+{
+    return isfinite(joules) && duration > 0 ? joules / duration : NAN;
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.6f", v);
+    else
+        fputs("null", f);
+}
+
+static void print_json(FILE *f, const em_report *r, double t_s)
+{
+    double dur = em_report_duration_s(r);
+    fputs("{\"t_s\": ", f);
+    json_num(f, t_s);
+    fputs(", \"duration_s\": ", f);
+    json_num(f, dur);
+    fputs(", \"total_watts\": ", f);
+    json_num(f, watts(em_report_total_joules(r), dur));
+    fputs(", \"components\": {", f);
+    size_t n = em_report_component_count(r);
+    for (size_t c = 0; c < n; c++) {
+        em_status st = em_component_status(r, c);
+        fputs(c ? ", " : "", f);
+        json_str(f, em_component_name(r, c));
+        fputs(": {\"watts\": ", f);
+        json_num(f, st == EM_STATUS_UNAVAILABLE ? NAN : watts(em_component_joules(r, c), dur));
+        fputs(", \"status\": ", f);
+        json_str(f, em_status_name(st));
+        if (!em_component_in_total(r, c))
+            fputs(", \"in_total\": false", f);
+        if (st != EM_STATUS_UNAVAILABLE) {
+            fputs(", \"devices\": {", f);
+            for (size_t d = 0; d < em_component_device_count(r, c); d++) {
+                fputs(d ? ", " : "", f);
+                json_str(f, em_device_name(r, c, d));
+                fputs(": ", f);
+                json_num(f, watts(em_device_joules(r, c, d), dur));
+            }
+            fputs("}", f);
+        }
+        fputs("}", f);
+    }
+    fputs("}}\n", f);
+}
+
+/* ------------------------------------------------------------------- CSV */
+
+/* Columns are fixed by the first window (sources are opened once, so the
+ * components and devices do not change): "cpu" or "cpu/package-0". */
+struct columns {
+    char *name[MAX_COLUMNS];
+    size_t n;
+};
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static char *column_name(const char *comp, const char *dev)
+{
+    size_t n = strlen(comp) + (dev ? strlen(dev) + 1 : 0) + 3;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s%s_w", comp, dev ? "/" : "", dev ? dev : "");
+    return s;
+}
+
+static int csv_header(FILE *f, const em_report *r, struct columns *cols)
+{
+    size_t n = em_report_component_count(r);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t c = 0; c < n; c++) {
+            size_t nd = pass ? em_component_device_count(r, c) : 1;
+            for (size_t d = 0; d < nd && cols->n < MAX_COLUMNS; d++) {
+                char *s =
+                    column_name(em_component_name(r, c), pass ? em_device_name(r, c, d) : NULL);
+                if (!s)
+                    return -1;
+                cols->name[cols->n++] = s;
+            }
+        }
+    fputs("t_s,duration_s,total_w", f);
+    for (size_t i = 0; i < cols->n; i++) {
+        fputc(',', f);
+        csv_field(f, cols->name[i]);
+    }
+    fputc('\n', f);
+    return 0;
+}
+
+static void print_csv(FILE *f, const em_report *r, double t_s, const struct columns *cols)
+{
+    double dur = em_report_duration_s(r);
+    double v[MAX_COLUMNS];
+    for (size_t i = 0; i < cols->n; i++)
+        v[i] = NAN;
+    size_t n = em_report_component_count(r);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t c = 0; c < n; c++) {
+            if (em_component_status(r, c) == EM_STATUS_UNAVAILABLE)
+                continue;
+            size_t nd = pass ? em_component_device_count(r, c) : 1;
+            for (size_t d = 0; d < nd; d++) {
+                char *s =
+                    column_name(em_component_name(r, c), pass ? em_device_name(r, c, d) : NULL);
+                for (size_t i = 0; s && i < cols->n; i++)
+                    if (strcmp(cols->name[i], s) == 0)
+                        v[i] = watts(pass ? em_device_joules(r, c, d) : em_component_joules(r, c),
+                                     dur);
+                free(s);
+            }
+        }
+    fprintf(f, "%.6f,%.6f,", t_s, dur);
+    double total = watts(em_report_total_joules(r), dur);
+    if (isfinite(total))
+        fprintf(f, "%.6f", total);
+    for (size_t i = 0; i < cols->n; i++) {
+        fputc(',', f);
+        if (isfinite(v[i]))
+            fprintf(f, "%.6f", v[i]);
+    }
+    fputc('\n', f);
+}
+
+/* ----------------------------------------------------------------- table */
+
+/* Free text (names, reasons) with control characters replaced, cut at max. */
+static void put_clean(FILE *f, const char *s, int width, size_t max)
+{
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && (size_t)n < max;
+         p++, n++)
+        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+    for (; n < width; n++)
+        fputc(' ', f);
+}
+
+static void print_watts(FILE *f, double w)
+{
+    if (isfinite(w))
+        fprintf(f, "%10.2f W  ", w);
+    else
+        fprintf(f, "%10s    ", "-");
+}
+
+static void print_table(FILE *f, const em_report *r, double t_s, unsigned interval_ms)
+{
+    double dur = em_report_duration_s(r);
+    /* Home the cursor and clear the screen: the table replaces the last one. */
+    fputs("\033[H\033[2J", f);
+    fprintf(f, "energymeter monitor: %.3f s windows, %.1f s elapsed (Ctrl-C to stop)\n\n",
+            interval_ms / 1000.0, t_s);
+    fprintf(f, "%-24s %12s  %-12s %s\n", "component / device", "power", "status",
+            "source / reason");
+    size_t n = em_report_component_count(r);
+    for (size_t c = 0; c < n; c++) {
+        em_status st = em_component_status(r, c);
+        int unavailable = st == EM_STATUS_UNAVAILABLE;
+        put_clean(f, em_component_name(r, c), 24, 24);
+        fputc(' ', f);
+        print_watts(f, unavailable ? NAN : watts(em_component_joules(r, c), dur));
+        fprintf(f, "%-12s ", em_status_name(st));
+        put_clean(f, unavailable ? em_component_reason(r, c) : em_component_source(r, c), 0, 60);
+        if (!unavailable && !em_component_in_total(r, c))
+            fputs(" (not in total)", f);
+        fputc('\n', f);
+        if (unavailable)
+            continue;
+        for (size_t d = 0; d < em_component_device_count(r, c); d++) {
+            fputs("  ", f);
+            put_clean(f, em_device_name(r, c, d), 22, 22);
+            fputc(' ', f);
+            print_watts(f, watts(em_device_joules(r, c, d), dur));
+            fputc('\n', f);
+        }
+    }
+    put_clean(f, "total", 24, 24);
+    fputc(' ', f);
+    print_watts(f, watts(em_report_total_joules(r), dur));
+    fputc('\n', f);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int cmd_monitor(int argc, char **argv)
+{
+    struct monitor_args a = {0};
+    struct columns cols = {.n = 0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+
+    /* No SA_RESTART: the sleep returns at once on Ctrl-C. A closed pipe
+     * (monitor | head) shows as a write error, handled below. */
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    em_options opts;
+    em_options_init(&opts);
+    opts.disk_scope = EM_DISK_SCOPE_SYSTEM;
+    em_meter *m = NULL;
+    if (em_meter_new(&opts, &m)) {
+        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(NULL));
+        return 1;
+    }
+
+    FILE *out = stdout;
+    double interval = a.interval_ms / 1000.0;
+    double start = now_mono();
+    double end = a.duration_s > 0 ? start + a.duration_s : INFINITY;
+    unsigned long k = 0;
+    int header_done = 0;
+    if (a.mode == MODE_TABLE) {
+        fprintf(out, "\033[H\033[2Jenergymeter monitor: measuring the first %.3f s window...\n",
+                interval);
+        fflush(out);
+    }
+    if (em_begin(m)) {
+        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+        rc = 1;
+        goto cleanup;
+    }
+    for (;;) {
+        double deadline = start + interval * (double)(++k);
+        if (deadline > end)
+            deadline = end;
+        sleep_until(deadline);
+        int err = em_end(m);
+        double t_s = now_mono() - start;
+        if (err) {
+            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+            rc = 1;
+            goto cleanup;
+        }
+        /* The next window starts at once, before the printing. */
+        int last = stop_requested || deadline >= end;
+        /* A window cut short by Ctrl-C is not printed: its power would be
+         * an average over an arbitrary, possibly tiny, time. */
+        if (stop_requested)
+            break;
+        em_report *r = em_meter_report(m);
+        /* The report stays valid until the next em_end(), so the meter can
+         * start the next window before this one is printed. */
+        if (!last && em_begin(m)) {
+            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+            rc = 1;
+            goto cleanup;
+        }
+        switch (a.mode) {
+        case MODE_JSON:
+            print_json(out, r, t_s);
+            break;
+        case MODE_CSV:
+            if (!header_done) {
+                if (csv_header(out, r, &cols)) {
+                    fprintf(stderr, "energymeter: out of memory\n");
+                    rc = 1;
+                    goto cleanup;
+                }
+                header_done = 1;
+            }
+            print_csv(out, r, t_s, &cols);
+            break;
+        case MODE_TABLE:
+            print_table(out, r, t_s, a.interval_ms);
+            break;
+        }
+        if (fflush(out) != 0 || ferror(out)) {
+            /* The reader went away (monitor | head): a normal way to stop. */
+            if (errno != EPIPE) {
+                fprintf(stderr, "energymeter: writing the output failed: %s\n", strerror(errno));
+                rc = 1;
+            }
+            goto cleanup;
+        }
+        if (last)
+            break;
+    }
+
+cleanup:
+    em_meter_free(m);
+    for (size_t i = 0; i < cols.n; i++)
+        free(cols.name[i]);
+    return rc;
+}
