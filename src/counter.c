@@ -52,7 +52,7 @@ double em_counter_wrap_period(const struct em_counter *c)
 
 static int plausible(const struct em_counter *c, double joules, double dt)
 {
-    double bound = c->max_power_w * EM_CTR_POWER_MARGIN * (dt + EM_CTR_SLACK_S);
+    double bound = c->max_power_w * EM_CTR_POWER_MARGIN * (dt + EM_CTR_SLACK_S + c->step_s);
     return joules <= bound + 2 * c->scale;
 }
 

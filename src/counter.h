@@ -18,6 +18,9 @@ struct em_counter {
     double scale;       /* joules per raw unit */
     uint64_t modulus;   /* raw values lie in [0, modulus) and wrap to 0; 0: never wraps */
     double max_power_w; /* the most the zone can draw: sampling period and plausibility */
+    double step_s;      /* the register updates only every step_s (0: continuously), so a
+                           reading may hold up to one step more than the time between two
+                           readings explains (set after em_counter_init()) */
 
     /* state */
     int started;

@@ -8,6 +8,7 @@
  * that at most one wrap separates two readings and none can be missed.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -583,6 +584,25 @@ int em_begin(em_meter *m)
     return 0;
 }
 
+/* Let each source that served c add what it knows beyond joules. */
+static int annotate_component(em_meter *m, struct em_report *r, struct em_report_component *c)
+{
+    struct em_window w = {.duration_s = r->duration_s, .cfg = &m->cfg, .report = r};
+    for (size_t k = 0; k < m->nsrc; k++) {
+        struct em_source *s = &m->src[k];
+        int served = 0;
+        for (size_t i = 0; i < s->nch && !served; i++)
+            served =
+                !s->ch[i].unused && s->ch[i].started && strcmp(s->ch[i].component, c->name) == 0;
+        if (served && s->ops->annotate) {
+            int err = s->ops->annotate(s, c, &w);
+            if (err)
+                return err;
+        }
+    }
+    return 0;
+}
+
 /* Fill one component of the report from every channel that serves it. */
 static int build_component(em_meter *m, struct em_report *r, const char *name)
 {
@@ -601,6 +621,7 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
             if (!ch->started)
                 continue;
             if (ch->kind == EM_CH_ENERGY && ch->frozen_s > 0 && ch->ctr.changes == 0 &&
+                ch->ctr.faults == 0 && ch->ctr.gap_s == 0 &&
                 r->duration_s >= ch->frozen_s) {
                 frozen++;
                 if (em_report_add_warning(r,
@@ -630,7 +651,7 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
         /* A frozen device is missing from the sum: say the value is partial. */
         if (frozen)
             c->degraded = 1;
-        return 0;
+        return annotate_component(m, r, c);
     }
     if (!found) {
         /* Sources that build a component themselves (storage). */
@@ -720,13 +741,9 @@ int em_end(em_meter *m)
         for (size_t i = 0; i < s->nch; i++)
             if (s->ch[i].started)
                 account(m, &s->ch[i], m->scratch_err[i], m->scratch_raw[i], m->scratch_t[i], 1);
-        if (s->ops->end) {
-            int err = s->ops->end(s);
-            if (err)
-                window_warning(m, "source %s: could not end the window (%s)", s->ops->name,
-                               em_strerror(err));
-        }
     }
+    /* The window ends with the last reading: end hooks (collecting maps,
+     * waiting for a GPU counter's next step) must not lengthen it. */
     double end_mono = em_now_mono();
     /* Power channels: the last reading holds up to the window's end. */
     for (size_t k = 0; k < m->nsrc; k++)
@@ -736,6 +753,15 @@ int em_end(em_meter *m)
                 em_counter_update_power(&ch->ctr, ch->ctr.last_raw, end_mono);
         }
     int64_t end_real = em_now_real_ns();
+    for (size_t k = 0; k < m->nsrc; k++) {
+        struct em_source *s = &m->src[k];
+        if (s->ops->end) {
+            int err = s->ops->end(s);
+            if (err)
+                window_warning(m, "source %s: could not end the window (%s)", s->ops->name,
+                               em_strerror(err));
+        }
+    }
     if (m->series_s > 0) {
         /* A last sliver of an interval would give a noisy point: the end
          * extends the last interval instead. */

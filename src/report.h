@@ -13,7 +13,12 @@
 
 /* An extra key of a component or device in the JSON report (read_bytes,
  * model, ...): sources add what they know beyond joules. */
-enum em_extra_kind { EM_EXTRA_NUMBER = 0, EM_EXTRA_INTEGER = 1, EM_EXTRA_STRING = 2 };
+enum em_extra_kind {
+    EM_EXTRA_NUMBER = 0,
+    EM_EXTRA_INTEGER = 1,
+    EM_EXTRA_STRING = 2,
+    EM_EXTRA_BOOL = 3,
+};
 
 struct em_report_extra {
     char *key;
@@ -95,6 +100,7 @@ EM_INTERNAL double em_report_device_power_at(const struct em_report *r,
 /* Set (or replace) an extra key; strings are copied. EM_ERR_NOMEM. */
 EM_INTERNAL int em_extras_set_number(struct em_report_extras *x, const char *key, double v);
 EM_INTERNAL int em_extras_set_integer(struct em_report_extras *x, const char *key, double v);
+EM_INTERNAL int em_extras_set_bool(struct em_report_extras *x, const char *key, int v);
 EM_INTERNAL int em_extras_set_string(struct em_report_extras *x, const char *key, const char *v);
 EM_INTERNAL const struct em_report_extra *em_extras_get(const struct em_report_extras *x,
                                                         const char *key);

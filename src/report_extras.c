@@ -50,6 +50,16 @@ int em_extras_set_integer(struct em_report_extras *x, const char *key, double v)
     return 0;
 }
 
+int em_extras_set_bool(struct em_report_extras *x, const char *key, int v)
+{
+    struct em_report_extra *e = slot(x, key);
+    if (!e)
+        return EM_ERR_NOMEM;
+    e->kind = EM_EXTRA_BOOL;
+    e->num = v ? 1 : 0;
+    return 0;
+}
+
 int em_extras_set_string(struct em_report_extras *x, const char *key, const char *v)
 {
     struct em_report_extra *e = slot(x, key);
@@ -88,6 +98,8 @@ void em_extras_json(const struct em_report_extras *x, struct em_buf *b, const ch
         em_buf_puts(b, ": ");
         if (e->kind == EM_EXTRA_STRING)
             em_buf_json_str(b, e->str);
+        else if (e->kind == EM_EXTRA_BOOL)
+            em_buf_puts(b, e->num != 0 ? "true" : "false");
         else if (!isfinite(e->num))
             em_buf_puts(b, "null");
         else if (e->kind == EM_EXTRA_INTEGER)

@@ -135,6 +135,11 @@ struct em_source_ops {
      * finished window. 1 when filled, 0 when the source does not serve it,
      * negative on error. Used for components no channel serves. */
     int (*fill)(struct em_source *s, struct em_report_component *c, const struct em_window *w);
+    /* Optional: called once for each component that this source's channels
+     * served in the finished window, after its devices were added (device
+     * extras such as a GPU's UUID, the source name, warnings). 0 or negative. */
+    int (*annotate)(struct em_source *s, struct em_report_component *c,
+                    const struct em_window *w);
 };
 
 struct em_source {
@@ -166,5 +171,6 @@ EM_INTERNAL extern const struct em_source_ops em_src_rapl_powercap;
 EM_INTERNAL extern const struct em_source_ops em_src_rapl_msr;
 EM_INTERNAL extern const struct em_source_ops em_src_hwmon;
 EM_INTERNAL extern const struct em_source_ops em_src_model;
+EM_INTERNAL extern const struct em_source_ops em_src_nvml;
 
 #endif

@@ -21,6 +21,8 @@
 
 static volatile sig_atomic_t child_pid;
 
+#define DEFAULT_GPU_SETTLE_MS 150
+
 static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 #define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
 
@@ -65,8 +67,9 @@ void help_stat(FILE *f)
           "      --cpu-tdp W            CPU model: power of all packages at full load\n"
           "      --cpu-idle W           CPU model: idle power (default 30 % of the TDP)\n"
           "      --gpu LIST             measure only these GPUs (indexes, e.g. 0,2)\n"
-          "      --gpu-settle MS        at the end, wait up to MS for the GPU energy\n"
-          "                             counter's next step (exact short windows)\n"
+          "      --gpu-settle MS        at the end, wait up to MS (default 150, 0: never)\n"
+          "                             for the GPU energy counter's next step, which\n"
+          "                             makes the end of the window exact\n"
           "\n"
           "  -h, --help                 this help\n"
           "\n"
@@ -183,6 +186,9 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
     int c;
     unsigned ms;
     em_options_init(&a->opts);
+    /* stat's windows are whole commands: waiting up to 150 ms at the end for
+     * the GPU energy counter's next step costs little and makes the end exact. */
+    a->opts.gpu_settle_ms = DEFAULT_GPU_SETTLE_MS;
     a->format = EM_FORMAT_TEXT;
     opterr = 0;
     optind = 1;

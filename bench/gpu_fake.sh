@@ -1,0 +1,23 @@
+#!/bin/sh
+# GPU figures of the meter on the fake NVML (no GPU needed): em_begin()/em_end()
+# latency and sampler CPU with 1 and 4 GPUs whose energy call costs 3.9 ms, as
+# measured on an H100. The fake's calls sleep, so the CPU figures are
+# energymeter's own work, not the driver's.
+#   sh bench/gpu_fake.sh [BUILD_DIR]      (after `make BUILD_DIR/bench/bench_gpu`)
+set -eu
+B=${1:-build}
+cfg=$(mktemp)
+root=$(mktemp -d)
+trap 'rm -rf "$cfg" "$root"' EXIT
+export ENERGYMETER_NVML_LIB="$B/tests/libnvidia-ml-fake.so" FAKE_NVML_CONFIG="$cfg"
+# An empty root: only the GPUs are measured.
+export ENERGYMETER_SYSFS_ROOT="$root"
+for n in 1 4; do
+  printf 'count=%s\npower_w=80\nenergy_latency_ms=3.9\npower_latency_ms=0.001\n' "$n" > "$cfg"
+  echo "== $n GPU(s), 3.9 ms energy call, no settle"
+  "$B/bench/bench_gpu" latency 20
+  echo "== $n GPU(s), 3.9 ms energy call, --gpu-settle 150"
+  "$B/bench/bench_gpu" latency 10 150
+  echo "== $n GPU(s), sampler"
+  "$B/bench/bench_gpu" sampler 5
+done

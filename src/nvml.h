@@ -1,0 +1,177 @@
+/*
+ * The NVML source's shared pieces: the few NVML types and entry points we
+ * use (declared here from NVML's documentation; no NVIDIA header is needed
+ * to build), one record per GPU, and the edge arithmetic that makes short
+ * windows exact (nvml_edge.c).
+ *
+ * NVML's energy counter (mJ) is exact but steps only every ~100 ms and costs
+ * ~4 ms a call. A plain difference of two readings misses the part of the
+ * step in progress at each end of the window. So, per GPU, a worker thread
+ * reads the counter at em_begin()/em_end() (all GPUs in parallel) and then
+ * watches for its next step: knowing when the counter stepped and by how
+ * much, the partial steps at the edges are interpolated instead of guessed.
+ */
+#ifndef EM_NVML_H
+#define EM_NVML_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* ----------------------------------------------------------- NVML types */
+
+typedef int nvmlReturn_t; /* an enum in NVML: int-sized in the C ABI */
+typedef struct em_nvml_device_st *nvmlDevice_t;
+
+#define NVML_SUCCESS 0
+#define NVML_ERROR_NOT_SUPPORTED 3
+#define NVML_ERROR_INSUFFICIENT_SIZE 7
+#define NVML_ERROR_FUNCTION_NOT_FOUND 13
+#define NVML_ERROR_GPU_IS_LOST 15
+/* NVML_DEVICE_NAME_V2_BUFFER_SIZE and NVML_DEVICE_UUID_V2_BUFFER_SIZE */
+#define EM_NVML_NAME_LEN 96
+#define EM_NVML_UUID_LEN 96
+
+/* nvmlProcessInfo_v1_t (nvmlDeviceGetComputeRunningProcesses) and
+ * nvmlProcessInfo_t (its _v2 and _v3). */
+struct em_nvml_proc_v1 {
+    unsigned int pid;
+    unsigned long long used_gpu_memory;
+};
+struct em_nvml_proc_v2 {
+    unsigned int pid;
+    unsigned long long used_gpu_memory;
+    unsigned int gpu_instance_id;
+    unsigned int compute_instance_id;
+};
+
+struct em_nvml_api {
+    void *dl;
+    /* required */
+    nvmlReturn_t (*init)(void);
+    nvmlReturn_t (*shutdown)(void);
+    const char *(*error_string)(nvmlReturn_t);
+    nvmlReturn_t (*count)(unsigned int *);
+    nvmlReturn_t (*handle)(unsigned int, nvmlDevice_t *);
+    nvmlReturn_t (*name)(nvmlDevice_t, char *, unsigned int);
+    /* at least one of these two */
+    nvmlReturn_t (*energy)(nvmlDevice_t, unsigned long long *); /* mJ */
+    nvmlReturn_t (*power)(nvmlDevice_t, unsigned int *);        /* mW */
+    /* optional */
+    nvmlReturn_t (*uuid)(nvmlDevice_t, char *, unsigned int);
+    nvmlReturn_t (*enforced_limit)(nvmlDevice_t, unsigned int *); /* mW */
+    nvmlReturn_t (*limit)(nvmlDevice_t, unsigned int *);          /* mW */
+    nvmlReturn_t (*procs_v2)(nvmlDevice_t, unsigned int *, struct em_nvml_proc_v2 *);
+    nvmlReturn_t (*procs_v1)(nvmlDevice_t, unsigned int *, struct em_nvml_proc_v1 *);
+};
+
+/* ----------------------------------------------------------- edges */
+
+/* One reading of the energy counter at a window edge, and what the watch
+ * that followed it saw. Times are CLOCK_MONOTONIC seconds. */
+struct em_nvml_edge {
+    int done;         /* the reading finished */
+    nvmlReturn_t err; /* of the reading */
+    uint64_t v;       /* counter, mJ */
+    double t, h;      /* midpoint and half-length of the call */
+    double power_w;   /* nvmlDeviceGetPowerUsage just after (NAN: unknown) */
+    int watching;     /* the watch for the next steps is running */
+    int ticks;        /* steps the watch saw (0..2) */
+    uint64_t tv[2];   /* the counter after each step */
+    double tt[2];     /* when it stepped (estimate) */
+    double te[2];     /* +- this much */
+    double last_same; /* midpoint of the last call that still read v */
+    nvmlReturn_t werr;
+};
+
+/* What the edge arithmetic needs about a window. */
+struct em_nvml_window {
+    struct em_nvml_edge b, e; /* begin and end */
+    double period;            /* step period of the counter (s) */
+    double period_err;        /* its uncertainty, jitter included (s) */
+    double max_power_w;
+    double tb, te; /* the meter's window edges (NAN: the readings' midpoints) */
+};
+
+struct em_nvml_estimate {
+    int ok;        /* 0: no edge information; keep the plain difference */
+    double joules; /* energy from b.t to e.t */
+    double uncertainty_j;
+    int tail_guessed; /* the end's partial step was extrapolated (no settle) */
+    int within_step;  /* the whole window fell inside one step */
+};
+
+/*
+ * The energy of the window between the midpoints of the begin and end
+ * readings, from the edges and the steps the watches saw. Pure arithmetic
+ * (unit-tested): see docs/gpu.md for the method and its assumptions.
+ */
+EM_INTERNAL void em_nvml_estimate_window(const struct em_nvml_window *w,
+                                         struct em_nvml_estimate *out);
+
+/* ------------------------------------------------------------- GPUs */
+
+enum em_nvml_job { EM_NVML_JOB_NONE = 0, EM_NVML_JOB_CAL, EM_NVML_JOB_BEGIN, EM_NVML_JOB_END };
+
+struct em_nvml;
+
+struct em_nvml_gpu {
+    struct em_nvml *n;
+    unsigned index;
+    nvmlDevice_t dev;
+    char name[EM_NVML_NAME_LEN];
+    char uuid[EM_NVML_UUID_LEN];
+    int energy_mode; /* 1: energy counter; 0: power readings */
+    double max_power_w;
+
+    /* the counter's step period, learnt from the steps watches see */
+    double period, period_err, jitter;
+    int have_ref;
+    double ref_t, ref_err;
+
+    /* worker thread (energy mode) */
+    pthread_t thread;
+    int thread_ok;
+    int job;           /* enum em_nvml_job, under n->mu */
+    atomic_int cancel; /* stop the running watch */
+    struct em_nvml_edge b, e;
+    int in_window;
+    double next_proc;
+
+    /* per window, under n->mu */
+    int used;        /* a compute process of the measured tree was seen */
+    int procs_known; /* the process list could be read at least once */
+    nvmlReturn_t last_err;
+    double last_err_t;
+    double pmin_w, pmax_w; /* power mode: range of the readings */
+    struct em_nvml_estimate est;
+};
+
+struct em_nvml {
+    struct em_nvml_api api;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int sync_ok;
+    int quit;
+    double settle_s;
+    int next_is_begin;
+    double begin_t;        /* the meter's em_begin(), near enough */
+    struct em_nvml_gpu *g; /* g[i] serves channel i */
+    size_t ng;
+};
+
+/* Worker threads (nvml_edge.c). start: 0 or an errno. */
+EM_INTERNAL int em_nvml_worker_start(struct em_nvml_gpu *g);
+EM_INTERNAL void em_nvml_workers_stop(struct em_nvml *n);
+/* Give every worker job (cancelling running watches) and wait until each
+ * has taken its reading (n->mu held). */
+EM_INTERNAL void em_nvml_edges_read(struct em_nvml *n, int job);
+/* Wait, at most until the monotonic time deadline, for the watches that
+ * follow the end readings (n->mu held). */
+EM_INTERNAL void em_nvml_edges_settle(struct em_nvml *n, double deadline);
+/* Is pid this process or one of its descendants? (/proc, under the root) */
+EM_INTERNAL int em_nvml_pid_in_tree(unsigned pid);
+
+#endif

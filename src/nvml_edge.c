@@ -1,0 +1,478 @@
+/*
+ * Exact short windows for NVML's energy counter: per-GPU worker threads that
+ * read the counter at the window's edges (all GPUs at once: a call costs
+ * ~4 ms on an H100) and then watch for its next step, and the arithmetic
+ * that turns those observations into the energy of the window.
+ *
+ * The counter holds E(tau_k), the energy up to its last step tau_k (steps
+ * every T ~ 100 ms). The window [tb, te] then is
+ *   head   E(tau_1) - E(tb)   the part of the step in progress at tb
+ *   middle E(tau_c) - E(tau_1) exact: counter values
+ *   tail   E(te) - E(tau_c)   the part of the step in progress at te
+ * The watch after the begin reading sees tau_1 and E(tau_1); the watch after
+ * the end reading (only with settle) sees the step after te. The model is
+ * that the power changes at the window's edges (the measured work starts
+ * and stops there) and is otherwise steady within a step; the uncertainty
+ * covers the other reading (power steady across the edge) and the timing
+ * errors. See docs/gpu.md.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nvml.h"
+#include "sysfs.h"
+
+/* Gap between two calls while watching for a step: the calls themselves
+ * (~4 ms on real hardware) set the pace; the gap only stops a cheap fake
+ * from spinning. */
+#define WATCH_GAP_S 0.0005
+/* How often the running compute processes are listed during a window. */
+#define PROC_PERIOD_S 0.25
+/* The period is known well enough once its error is below this. */
+#define PERIOD_KNOWN_S 0.002
+/* Largest process list read. */
+#define MAX_PROCS 256
+
+static double clamp(double x, double lo, double hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ------------------------------------------------------------ processes */
+
+int em_nvml_pid_in_tree(unsigned pid)
+{
+    unsigned self = (unsigned)getpid();
+    /* A chain of parents is short; the bound only guards against a loop in
+     * a fake tree. */
+    for (int depth = 0; depth < 128 && pid > 1; depth++) {
+        if (pid == self)
+            return 1;
+        char rel[64], path[PATH_MAX], buf[1024];
+        snprintf(rel, sizeof rel, "/proc/%u/stat", pid);
+        if (em_sysfs_path(path, sizeof path, rel) || em_read_text(path, buf, sizeof buf))
+            return 0;
+        /* "pid (comm) S ppid ...": comm may hold spaces and parentheses. */
+        const char *p = strrchr(buf, ')');
+        unsigned ppid;
+        char state;
+        if (!p || sscanf(p + 1, " %c %u", &state, &ppid) != 2)
+            return 0;
+        pid = ppid;
+    }
+    return 0;
+}
+
+/* List the GPU's compute processes and note whether one is ours (no lock). */
+static void check_procs(struct em_nvml_gpu *g, int *used, int *known)
+{
+    const struct em_nvml_api *api = &g->n->api;
+    static _Thread_local struct em_nvml_proc_v2 v2[MAX_PROCS];
+    static _Thread_local struct em_nvml_proc_v1 v1[MAX_PROCS];
+    unsigned count = MAX_PROCS;
+    nvmlReturn_t r;
+    if (api->procs_v2) {
+        r = api->procs_v2(g->dev, &count, v2);
+        if (r == NVML_SUCCESS) {
+            *known = 1;
+            for (unsigned i = 0; i < count && i < MAX_PROCS; i++)
+                *used |= em_nvml_pid_in_tree(v2[i].pid);
+        }
+    } else if (api->procs_v1) {
+        r = api->procs_v1(g->dev, &count, v1);
+        if (r == NVML_SUCCESS) {
+            *known = 1;
+            for (unsigned i = 0; i < count && i < MAX_PROCS; i++)
+                *used |= em_nvml_pid_in_tree(v1[i].pid);
+        }
+    }
+}
+
+/* -------------------------------------------------------------- period */
+
+/* A step seen at t (+- err): refine the period from the reference step. */
+static void learn_step(struct em_nvml_gpu *g, double t, double err)
+{
+    if (!g->have_ref || err < g->ref_err / 4) {
+        /* A much sharper reference is worth restarting from. */
+        if (g->have_ref && err < g->ref_err / 4)
+            g->period_err = g->period_err > PERIOD_KNOWN_S ? g->period_err : PERIOD_KNOWN_S;
+        g->have_ref = 1;
+        g->ref_t = t;
+        g->ref_err = err;
+        return;
+    }
+    double span = t - g->ref_t;
+    double k = round(span / g->period);
+    /* The number of steps in between must be certain: off by less than
+     * half a step even at the period's error. */
+    if (k < 1 || k * g->period_err > 0.4 * g->period)
+        return;
+    double p = span / k, perr = (err + g->ref_err) / k;
+    if (k == 1 && fabs(p - g->period) > perr + g->period_err) {
+        /* Consecutive steps further apart than the errors explain: the
+         * counter's steps jitter, and no average removes that. */
+        double j = fabs(p - g->period) - perr;
+        if (j > g->jitter)
+            g->jitter = j;
+    }
+    if (perr < g->period_err) {
+        g->period = p;
+        g->period_err = perr;
+    }
+}
+
+/* --------------------------------------------------------------- worker */
+
+static void read_edge(struct em_nvml_gpu *g, struct em_nvml_edge *e)
+{
+    const struct em_nvml_api *api = &g->n->api;
+    unsigned long long v = 0;
+    unsigned mw = 0;
+    double t0 = em_now_mono();
+    e->err = api->energy(g->dev, &v);
+    double t1 = em_now_mono();
+    e->v = v;
+    e->t = (t0 + t1) / 2;
+    e->h = (t1 - t0) / 2;
+    e->last_same = e->t;
+    /* A power reading costs ~1 us: the power before the window. */
+    e->power_w = api->power && api->power(g->dev, &mw) == NVML_SUCCESS ? mw / 1000.0 : NAN;
+}
+
+/* Poll the counter until it stepped `want` times, the deadline passed or the
+ * watch is cancelled (no lock held; e is the worker's own copy). */
+static void watch(struct em_nvml_gpu *g, struct em_nvml_edge *e, int want, double deadline)
+{
+    double prev = e->t;
+    uint64_t last = e->v;
+    while (e->ticks < want && !atomic_load(&g->cancel)) {
+        sleep_s(WATCH_GAP_S);
+        double t0 = em_now_mono();
+        if (t0 > deadline)
+            break;
+        unsigned long long v;
+        nvmlReturn_t r = g->n->api.energy(g->dev, &v);
+        double t1 = em_now_mono(), mid = (t0 + t1) / 2;
+        if (r != NVML_SUCCESS) {
+            e->werr = r;
+            break;
+        }
+        if (v != last) {
+            /* It stepped between the previous call's sample and this one's;
+             * each sample lies somewhere inside its call. */
+            int k = e->ticks++;
+            e->tv[k] = v;
+            e->tt[k] = (prev + mid) / 2;
+            e->te[k] = (mid - prev) / 2 + (t1 - t0) / 2;
+            last = v;
+        } else if (e->ticks == 0) {
+            e->last_same = mid;
+        }
+        prev = mid;
+    }
+}
+
+static void run_job(struct em_nvml_gpu *g, int job)
+{
+    struct em_nvml *n = g->n;
+    struct em_nvml_edge cal = {0}, mine = {0};
+    struct em_nvml_edge *dst = job == EM_NVML_JOB_BEGIN ? &g->b
+                               : job == EM_NVML_JOB_END ? &g->e
+                                                        : &cal;
+    atomic_store(&g->cancel, 0);
+    pthread_mutex_unlock(&n->mu);
+    read_edge(g, &mine);
+    int used = 0, known = 0;
+    if (job == EM_NVML_JOB_BEGIN && mine.err == NVML_SUCCESS)
+        check_procs(g, &used, &known);
+    pthread_mutex_lock(&n->mu);
+
+    int want = 0;
+    double deadline = mine.t;
+    if (job == EM_NVML_JOB_BEGIN) {
+        g->in_window = 1;
+        g->used |= used;
+        g->procs_known |= known;
+        g->next_proc = em_now_mono() + PROC_PERIOD_S;
+        /* The first step after the window starts, and the one after it
+         * while the period is not known yet. */
+        want = g->period_err > PERIOD_KNOWN_S ? 2 : 1;
+        deadline += 2.5 * g->period;
+    } else if (job == EM_NVML_JOB_END) {
+        g->in_window = 0;
+        want = n->settle_s > 0 ? 1 : 0;
+        deadline += n->settle_s;
+    } else {
+        want = 2;
+        deadline += 3 * g->period;
+    }
+    if (mine.err != NVML_SUCCESS) {
+        if (g->last_err == NVML_SUCCESS) {
+            g->last_err = mine.err;
+            g->last_err_t = mine.t;
+        }
+        want = 0;
+    }
+    mine.done = 1;
+    mine.watching = want > 0;
+    *dst = mine;
+    pthread_cond_broadcast(&n->cv);
+    if (!want)
+        return;
+
+    pthread_mutex_unlock(&n->mu);
+    watch(g, &mine, want, deadline);
+    pthread_mutex_lock(&n->mu);
+    for (int k = 0; k < mine.ticks; k++)
+        learn_step(g, mine.tt[k], mine.te[k]);
+    if (mine.werr != NVML_SUCCESS && g->last_err == NVML_SUCCESS) {
+        g->last_err = mine.werr;
+        g->last_err_t = em_now_mono();
+    }
+    mine.watching = 0;
+    /* A new job for the same edge already reset it: this watch is stale. */
+    if (dst != &cal && g->job != job)
+        *dst = mine;
+    pthread_cond_broadcast(&n->cv);
+}
+
+static void *worker_main(void *arg)
+{
+    struct em_nvml_gpu *g = arg;
+    struct em_nvml *n = g->n;
+    pthread_mutex_lock(&n->mu);
+    while (!n->quit) {
+        if (g->job != EM_NVML_JOB_NONE) {
+            int job = g->job;
+            g->job = EM_NVML_JOB_NONE;
+            run_job(g, job);
+            continue;
+        }
+        int procs = n->api.procs_v2 || n->api.procs_v1;
+        if (g->in_window && procs && em_now_mono() >= g->next_proc) {
+            /* Which processes use the GPU: the measured tree may start its
+             * GPU work (and end it) at any time in the window. */
+            int used = 0, known = 0;
+            pthread_mutex_unlock(&n->mu);
+            check_procs(g, &used, &known);
+            pthread_mutex_lock(&n->mu);
+            g->used |= used;
+            g->procs_known |= known;
+            g->next_proc = em_now_mono() + PROC_PERIOD_S;
+            continue;
+        }
+        if (g->in_window && procs) {
+            struct timespec ts;
+            double whole = floor(g->next_proc);
+            ts.tv_sec = (time_t)whole;
+            ts.tv_nsec = (long)((g->next_proc - whole) * 1e9);
+            pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+        } else {
+            pthread_cond_wait(&n->cv, &n->mu);
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+int em_nvml_worker_start(struct em_nvml_gpu *g)
+{
+    int err = pthread_create(&g->thread, NULL, worker_main, g);
+    if (err)
+        return err;
+    g->thread_ok = 1;
+    /* Learn the step period now, while the caller prepares its work. */
+    pthread_mutex_lock(&g->n->mu);
+    g->job = EM_NVML_JOB_CAL;
+    pthread_cond_broadcast(&g->n->cv);
+    pthread_mutex_unlock(&g->n->mu);
+    return 0;
+}
+
+void em_nvml_workers_stop(struct em_nvml *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->quit = 1;
+    for (size_t i = 0; i < n->ng; i++)
+        atomic_store(&n->g[i].cancel, 1);
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+    for (size_t i = 0; i < n->ng; i++)
+        if (n->g[i].thread_ok) {
+            pthread_join(n->g[i].thread, NULL);
+            n->g[i].thread_ok = 0;
+        }
+}
+
+void em_nvml_edges_read(struct em_nvml *n, int job)
+{
+    for (size_t i = 0; i < n->ng; i++) {
+        struct em_nvml_gpu *g = &n->g[i];
+        if (!g->thread_ok)
+            continue;
+        struct em_nvml_edge *e = job == EM_NVML_JOB_BEGIN ? &g->b : &g->e;
+        *e = (struct em_nvml_edge){0};
+        atomic_store(&g->cancel, 1);
+        g->job = job;
+    }
+    pthread_cond_broadcast(&n->cv);
+    for (size_t i = 0; i < n->ng; i++) {
+        struct em_nvml_gpu *g = &n->g[i];
+        struct em_nvml_edge *e = job == EM_NVML_JOB_BEGIN ? &g->b : &g->e;
+        while (g->thread_ok && !e->done)
+            pthread_cond_wait(&n->cv, &n->mu);
+    }
+}
+
+void em_nvml_edges_settle(struct em_nvml *n, double deadline)
+{
+    struct timespec ts;
+    double whole = floor(deadline);
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((deadline - whole) * 1e9);
+    for (size_t i = 0; i < n->ng; i++) {
+        struct em_nvml_gpu *g = &n->g[i];
+        while (g->thread_ok && g->e.watching)
+            if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT)
+                return;
+    }
+}
+
+/* ------------------------------------------------------------ arithmetic */
+
+/*
+ * The meter's window starts a little before the begin reading's midpoint and
+ * ends a little after the end reading's (the reading itself, ~2 ms each on an
+ * H100): those slivers at the power before the window (the work has not
+ * started yet) and at the window's power at its end.
+ */
+static void add_slices(const struct em_nvml_window *w, struct em_nvml_estimate *out, double p_head,
+                       double p_tail)
+{
+    double sb = isfinite(w->tb) ? fmax(0, w->b.t - w->tb) : 0;
+    double se = isfinite(w->te) ? fmax(0, w->te - w->e.t) : 0;
+    double pre = isfinite(w->b.power_w) ? w->b.power_w : p_head;
+    out->joules += pre * sb + p_tail * se;
+    out->uncertainty_j += fabs(pre - p_head) * sb + 0.5 * p_tail * se;
+}
+
+void em_nvml_estimate_window(const struct em_nvml_window *w, struct em_nvml_estimate *out)
+{
+    const struct em_nvml_edge *b = &w->b, *e = &w->e;
+    double T = w->period, sT = w->period_err;
+    *out = (struct em_nvml_estimate){0};
+    if (!b->done || !e->done || b->err || e->err || e->v < b->v || !(T > 0))
+        return;
+    double tb = b->t, te = e->t, pre = b->power_w;
+    double vb = b->v * 1e-3, ve = e->v * 1e-3;
+
+    /* The first step after tb, if it came before the end reading. */
+    int have1 = 0;
+    double v1 = 0, t1 = 0, s1 = 0;
+    if (b->ticks >= 1 && b->tv[0] <= e->v && b->tt[0] <= te) {
+        have1 = 1;
+        v1 = b->tv[0] * 1e-3;
+        t1 = b->tt[0];
+        s1 = b->te[0];
+    } else if (e->v != b->v && te - b->last_same < T) {
+        /* The watch was cancelled (by the end reading) after its last call
+         * and before the step: it lies between that call and the end's. */
+        have1 = 1;
+        v1 = ve;
+        t1 = (b->last_same + te) / 2;
+        s1 = (te - b->last_same) / 2 + e->h;
+    }
+
+    if (!have1) {
+        if (e->v != b->v)
+            return; /* steps nobody watched: keep the plain difference */
+        /* No step inside the window: it lies within one step. */
+        out->within_step = 1;
+        double dur = te - tb;
+        if (e->ticks >= 1) {
+            /* Settled: the step that holds the window is known. */
+            double dE = e->tv[0] * 1e-3 - ve;
+            double whole = dE * clamp(dur / T, 0, 1);
+            double edge = isfinite(pre) ? clamp(dE - pre * (T - dur), 0, dE) : whole;
+            out->joules = edge;
+            out->uncertainty_j = fabs(edge - whole) + dE / T * (e->te[0] + sT + b->h + e->h);
+            out->ok = 1;
+            add_slices(w, out, dur > 0 ? edge / dur : dE / T, dE / T);
+            return;
+        }
+        /* Nothing measured the window: the mean power of the last second
+         * is all there is, and it may be anything up to the maximum. */
+        double p = isfinite(e->power_w) ? e->power_w : isfinite(pre) ? pre : 0;
+        out->joules = p * dur;
+        out->uncertainty_j = fmax(p, w->max_power_w - p) * dur;
+        out->tail_guessed = 1;
+        out->ok = 1;
+        add_slices(w, out, p, p);
+        return;
+    }
+
+    /* Head: the part of step [t1 - T, t1] after tb. */
+    double dEb = v1 - vb;
+    double head_steady = dEb * clamp((t1 - tb) / T, 0, 1);
+    double before = clamp(tb - (t1 - T), 0, T);
+    double head = isfinite(pre) ? clamp(dEb - pre * before, 0, dEb) : head_steady;
+    /* The head's power, unless the head is too short for its timing errors. */
+    int head_known = t1 - tb > 4 * (s1 + sT + b->h);
+    double p_head = head_known ? head / (t1 - tb) : dEb / T;
+    double p_edge = fmax(dEb / T, fmax(p_head, isfinite(pre) ? pre : 0));
+    double u_head = fabs(head - head_steady) + p_edge * (s1 + sT + b->h);
+
+    /* Middle: exact. */
+    double mid = ve - v1;
+
+    /* Tail: the part of the step in progress at te. */
+    double tail, u_tail, p_win;
+    if (e->ticks >= 1) {
+        double t2 = e->tt[0], v2 = e->tv[0] * 1e-3, dEe = v2 - ve;
+        double tc = t2 - T, a = clamp(te - tc, 0, T);
+        int win_known = tc - t1 >= 0.5 * T || head_known;
+        p_win = tc - t1 >= 0.5 * T ? mid / (tc - t1) : p_head;
+        double tail_steady = dEe * a / T, tail_win = fmin(p_win * a, dEe);
+        /* The window's own power where it is known, else the step's. */
+        tail = win_known ? tail_win : tail_steady;
+        u_tail = fabs(tail_win - tail_steady) + fmax(dEe / T, p_win) * (e->te[0] + sT + e->h);
+    } else {
+        /* No settle: the last step before te is predicted from t1 and the
+         * period, and the partial step extrapolated at the window's power,
+         * give or take half of it. */
+        double k = floor((te - t1) / T);
+        double tc = t1 + k * T;
+        double sc = s1 + k * sT + e->h;
+        p_win = tc - t1 >= 0.5 * T ? mid / (tc - t1) : p_head;
+        double a = te - tc;
+        out->tail_guessed = 1;
+        if (sc > T / 4) {
+            /* The phase is lost: anywhere in the step. */
+            tail = p_win * T / 2;
+            u_tail = p_win * T / 2;
+        } else {
+            tail = p_win * a;
+            u_tail = p_win * sc + 0.5 * tail;
+            if (a < sc || a > T - sc)
+                u_tail += p_win * T; /* the end reading may straddle a step */
+        }
+    }
+    out->joules = head + mid + tail;
+    out->uncertainty_j = u_head + u_tail;
+    out->ok = 1;
+    add_slices(w, out, p_head, p_win);
+}
