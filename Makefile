@@ -133,6 +133,8 @@ test: deps all format-check unit pytest pytest-python check-asan check-valgrind
 
 bench: deps all $(BENCH_BINS) $(BENCH_DEPS)
 	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
+	$(Q)echo; echo "GPU figures on the fake NVML (targets: em_end < 10 ms without settle, sampler < 0.5 %)"
+	$(Q)sh bench/gpu_fake.sh $(BUILD)
 
 install: all install-python
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/energymeter \

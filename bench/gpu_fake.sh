@@ -14,6 +14,8 @@ export ENERGYMETER_NVML_LIB="$B/tests/libnvidia-ml-fake.so" FAKE_NVML_CONFIG="$c
 export ENERGYMETER_SYSFS_ROOT="$root"
 for n in 1 4; do
   printf 'count=%s\npower_w=80\nenergy_latency_ms=3.9\npower_latency_ms=0.001\n' "$n" > "$cfg"
+  echo "== baseline: $n GPU(s) read one after another: $(awk "BEGIN { print $n * 3.9 }") ms per begin or end;"
+  echo "   the original tool reads GPU 0 only, from a polling thread that never sleeps (~100 % of a core)"
   echo "== $n GPU(s), 3.9 ms energy call, no settle"
   "$B/bench/bench_gpu" latency 20
   echo "== $n GPU(s), 3.9 ms energy call, --gpu-settle 150"
