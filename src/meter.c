@@ -527,6 +527,16 @@ void em_meter_free(em_meter *m)
 
 /* -------------------------------------------------------------- window */
 
+/* A source's begin or end hook, if it has one; a failure is a warning. */
+static void run_hook(em_meter *m, struct em_source *s, int (*hook)(struct em_source *),
+                     const char *what)
+{
+    int err = hook ? hook(s) : 0;
+    if (err)
+        window_warning(m, "source %s: could not %s the window (%s)", s->ops->name, what,
+                       em_strerror(err));
+}
+
 int em_begin(em_meter *m)
 {
     if (!m)
@@ -541,12 +551,7 @@ int em_begin(em_meter *m)
     m->begin_mono = em_now_mono();
     for (size_t k = 0; k < m->nsrc; k++) {
         struct em_source *s = &m->src[k];
-        if (s->ops->begin) {
-            int err = s->ops->begin(s);
-            if (err)
-                window_warning(m, "source %s: could not start the window (%s)", s->ops->name,
-                               em_strerror(err));
-        }
+        run_hook(m, s, s->ops->begin, "start");
         read_source(m, s);
         for (size_t i = 0; i < s->nch; i++) {
             struct em_channel *ch = &s->ch[i];
@@ -753,15 +758,8 @@ int em_end(em_meter *m)
                 em_counter_update_power(&ch->ctr, ch->ctr.last_raw, end_mono);
         }
     int64_t end_real = em_now_real_ns();
-    for (size_t k = 0; k < m->nsrc; k++) {
-        struct em_source *s = &m->src[k];
-        if (s->ops->end) {
-            int err = s->ops->end(s);
-            if (err)
-                window_warning(m, "source %s: could not end the window (%s)", s->ops->name,
-                               em_strerror(err));
-        }
-    }
+    for (size_t k = 0; k < m->nsrc; k++)
+        run_hook(m, &m->src[k], m->src[k].ops->end, "end");
     if (m->series_s > 0) {
         /* A last sliver of an interval would give a noisy point: the end
          * extends the last interval instead. */

@@ -57,35 +57,12 @@ static const char *color_of(const struct em_report *r, size_t c)
     return extra_colors[extra % nextra];
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
+/* Length of the UTF-8 sequence at p that XML may hold (1-4), or 0: valid
+ * UTF-8 (em_utf8_len) without the non-characters U+FFFE and U+FFFF. */
 static size_t utf8_len(const unsigned char *p)
 {
-    if (p[0] < 0x80)
-        return 1;
-    size_t n;
-    unsigned cp;
-    if ((p[0] & 0xe0) == 0xc0) {
-        n = 2;
-        cp = p[0] & 0x1f;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        n = 3;
-        cp = p[0] & 0x0f;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        n = 4;
-        cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates, beyond Unicode, and the two non-characters
-     * XML 1.0 forbids. */
-    static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || cp == 0xfffe ||
-        cp == 0xffff)
+    size_t n = em_utf8_len(p);
+    if (n == 3 && p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
         return 0;
     return n;
 }

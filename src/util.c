@@ -95,7 +95,7 @@ void em_buf_printf(struct em_buf *b, const char *fmt, ...)
 
 /* Length of the well-formed UTF-8 sequence at s (1..4), or 0 when the bytes
  * there are not valid UTF-8 (overlong, surrogate, above U+10FFFF, truncated). */
-static size_t utf8_seq_len(const unsigned char *s)
+size_t em_utf8_len(const unsigned char *s)
 {
     unsigned char c = s[0];
     if (c < 0x80)
@@ -141,7 +141,7 @@ void em_buf_json_str(struct em_buf *b, const char *s)
             /* JSON text must be UTF-8: labels, reasons and argv are free
              * text from users and sysfs, so bytes that are not valid UTF-8
              * become U+FFFD instead of making the whole report unreadable. */
-            size_t n = utf8_seq_len(p);
+            size_t n = em_utf8_len(p);
             if (n) {
                 em_buf_append(b, (const char *)p, n);
                 p += n;

@@ -31,6 +31,10 @@ EM_INTERNAL void em_buf_csv_field(struct em_buf *b, const char *s);
 /* Hand the string over to the caller (NULL when out of memory). */
 EM_INTERNAL char *em_buf_steal(struct em_buf *b);
 
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 when the bytes
+ * there are not valid UTF-8 (overlong, surrogate, above U+10FFFF, truncated). */
+EM_INTERNAL size_t em_utf8_len(const unsigned char *s);
+
 /* strdup that accepts NULL. */
 EM_INTERNAL char *em_strdup(const char *s);
 /* snprintf into a malloc'd string; NULL when out of memory. */
