@@ -358,8 +358,8 @@ static int copy_options(em_meter *m, const em_options *opts)
         isinf(o.disk_idle_power))
         return set_error(NULL, EM_ERR_INVALID,
                          "disk powers must be finite watts (negative: the default)");
-    if (!(o.cpu_tdp_w >= 0) || !(o.cpu_idle_w >= 0) || isinf(o.cpu_tdp_w) ||
-        isinf(o.cpu_idle_w) || (o.cpu_tdp_w > 0 && o.cpu_idle_w > o.cpu_tdp_w))
+    if (!(o.cpu_tdp_w >= 0) || !(o.cpu_idle_w >= 0) || isinf(o.cpu_tdp_w) || isinf(o.cpu_idle_w) ||
+        (o.cpu_tdp_w > 0 && o.cpu_idle_w > o.cpu_tdp_w))
         return set_error(NULL, EM_ERR_INVALID,
                          "cpu_tdp_w and cpu_idle_w must be finite watts >= 0, idle <= tdp");
     if (o.disk_scope != EM_DISK_SCOPE_TREE && o.disk_scope != EM_DISK_SCOPE_SYSTEM)
@@ -626,8 +626,7 @@ static int build_component(em_meter *m, struct em_report *r, const char *name)
             if (!ch->started)
                 continue;
             if (ch->kind == EM_CH_ENERGY && ch->frozen_s > 0 && ch->ctr.changes == 0 &&
-                ch->ctr.faults == 0 && ch->ctr.gap_s == 0 &&
-                r->duration_s >= ch->frozen_s) {
+                ch->ctr.faults == 0 && ch->ctr.gap_s == 0 && r->duration_s >= ch->frozen_s) {
                 frozen++;
                 if (em_report_add_warning(r,
                                           "%s %s: %s did not change in %.3f s while power "

@@ -138,8 +138,7 @@ struct em_source_ops {
     /* Optional: called once for each component that this source's channels
      * served in the finished window, after its devices were added (device
      * extras such as a GPU's UUID, the source name, warnings). 0 or negative. */
-    int (*annotate)(struct em_source *s, struct em_report_component *c,
-                    const struct em_window *w);
+    int (*annotate)(struct em_source *s, struct em_report_component *c, const struct em_window *w);
 };
 
 struct em_source {
