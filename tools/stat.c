@@ -296,9 +296,8 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         case OPT_BASELINE:
             if (parse_nonneg_double(optarg, &a->baseline_s) || a->baseline_s < 0.1 ||
                 a->baseline_s > 3600)
-                return usage_error("stat ",
-                                   "stat: --baseline wants seconds from 0.1 to 3600, not '%s'",
-                                   optarg);
+                return usage_error(
+                    "stat ", "stat: --baseline wants seconds from 0.1 to 3600, not '%s'", optarg);
             break;
         case OPT_BASEFILE:
             a->baseline_file = optarg;
