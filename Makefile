@@ -21,9 +21,9 @@ CSTD     := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT      ?= -O2 -g
 SANFLAGS ?=
-CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden -pthread \
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden -pthread \
               -Iinclude -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS) $(CFLAGS)
-LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
+LDFLAGS_ALL = $(SANFLAGS) -pthread $(LDFLAGS)
 LIBS := -lcjson -ldl -lm
 
 LIB_SRCS  := $(sort $(wildcard src/*.c))
@@ -133,6 +133,7 @@ test: deps all format-check unit pytest pytest-python check-asan check-valgrind
 
 bench: deps all $(BENCH_BINS) $(BENCH_DEPS)
 	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
+	$(Q)echo; $(PYTHON) bench/bench_disk.py --build $(BUILD)
 	$(Q)echo; echo "GPU figures on the fake NVML (targets: em_end < 10 ms without settle, sampler < 0.5 %)"
 	$(Q)sh bench/gpu_fake.sh $(BUILD)
 
@@ -153,11 +154,12 @@ uninstall: uninstall-python
 	rm -rf $(DESTDIR)$(PREFIX)/include/energymeter
 
 format:
-	clang-format -i include/energymeter/*.h src/*.c src/*.h tools/*.c tools/*.h tests/unit/*.c bench/*.c
+	clang-format -i include/energymeter/*.h src/*.c src/*.h src/bpf/*.c tools/*.c tools/*.h tests/unit/*.c \
+	  bench/*.c
 
 format-check:
-	clang-format --dry-run --Werror include/energymeter/*.h src/*.c src/*.h tools/*.c tools/*.h \
-	  tests/unit/*.c bench/*.c
+	clang-format --dry-run --Werror include/energymeter/*.h src/*.c src/*.h src/bpf/*.c tools/*.c \
+	  tools/*.h tests/unit/*.c bench/*.c
 
 clean:
 	rm -rf build

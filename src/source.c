@@ -8,13 +8,8 @@
  * working channel measures it (em_sources_resolve); the model only fills
  * components no sensor measures. */
 const struct em_source_ops *const em_source_table[] = {
-    &em_src_rapl_perf,
-    &em_src_rapl_powercap,
-    &em_src_rapl_msr,
-    &em_src_nvml,
-    &em_src_hwmon,
-    &em_src_model,
-    NULL,
+    &em_src_rapl_perf, &em_src_rapl_powercap, &em_src_rapl_msr, &em_src_nvml,
+    &em_src_hwmon,     &em_src_blkio,         &em_src_model,    NULL,
 };
 
 struct em_channel *em_source_add_channel(struct em_source *s, const char *component,

@@ -167,6 +167,7 @@ EM_INTERNAL extern const struct em_source_ops *const em_source_table[];
 
 EM_INTERNAL extern const struct em_source_ops em_src_rapl_perf;
 EM_INTERNAL extern const struct em_source_ops em_src_rapl_powercap;
+EM_INTERNAL extern const struct em_source_ops em_src_blkio;
 EM_INTERNAL extern const struct em_source_ops em_src_rapl_msr;
 EM_INTERNAL extern const struct em_source_ops em_src_hwmon;
 EM_INTERNAL extern const struct em_source_ops em_src_model;

@@ -1,0 +1,58 @@
+# eBPF block I/O source (src/bpf/blkio.bpf.c -> $(BUILD)/gen/blkio.skel.h, used by src/blkio.c).
+#
+# vmlinux.h is generated at build time from the running kernel's BTF, the BPF object is compiled
+# with clang for the bpf target (CO-RE: it relocates itself to the running kernel when loaded),
+# and bpftool embeds it in a skeleton header. When BTF, bpftool, clang or libbpf's headers are
+# missing, the library is built without eBPF: the storage component then uses its fallbacks
+# (/proc/diskstats, /proc/self/io) and says why (EM_BPF_MISSING).
+
+DEB_PACKAGES += clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev fio bpftrace
+
+BPF_BTF     ?= /sys/kernel/btf/vmlinux
+# Debian installs bpftool in /usr/sbin, which is not on a normal user's PATH.
+BPFTOOL     ?= $(firstword $(shell command -v bpftool 2>/dev/null) $(wildcard /usr/sbin/bpftool))
+BPF_CLANG   ?= $(shell command -v clang 2>/dev/null)
+BPF_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' \
+                 -e 's/s390x/s390/' -e 's/riscv64/riscv/' -e 's/loongarch64/loongarch/')
+
+BPF_MISSING :=
+ifeq ($(wildcard $(BPF_BTF)),)
+BPF_MISSING := no kernel BTF at $(BPF_BTF) at build time
+else ifeq ($(BPFTOOL),)
+BPF_MISSING := bpftool was not installed at build time
+else ifeq ($(BPF_CLANG),)
+BPF_MISSING := clang was not installed at build time
+else ifeq ($(wildcard /usr/include/bpf/libbpf.h),)
+BPF_MISSING := libbpf headers (libbpf-dev) were not installed at build time
+else ifneq ($(NO_BPF),)
+BPF_MISSING := built with NO_BPF=$(NO_BPF)
+endif
+
+# Only src/blkio.c needs to know (a target-specific variable, which also works although
+# CFLAGS_ALL is expanded before mk/*.mk are read).
+ifeq ($(BPF_MISSING),)
+$(BUILD)/obj/src/blkio.o: CFLAGS_ALL += -DEM_HAVE_BPF=1
+GEN_HEADERS  += $(BUILD)/gen/blkio.skel.h
+LIBS         += -lbpf -lelf -lz
+else
+$(info energymeter: building without eBPF: $(BPF_MISSING))
+$(BUILD)/obj/src/blkio.o: CFLAGS_ALL += '-DEM_BPF_MISSING="$(BPF_MISSING)"'
+endif
+
+$(BUILD)/gen/vmlinux.h:
+	@mkdir -p $(dir $@)
+	@[ "$(Q)" = "" ] || echo "  GEN     $@"
+	$(Q)$(BPFTOOL) btf dump file $(BPF_BTF) format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/blkio.bpf.o: src/bpf/blkio.bpf.c src/blkio.h $(BUILD)/gen/vmlinux.h
+	@[ "$(Q)" = "" ] || echo "  BPF     $<"
+	$(Q)$(BPF_CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/gen -Isrc \
+	  -Wall -Werror -c $< -o $@
+	@# DWARF is not needed at run time (BTF stays): a 10x smaller skeleton.
+	$(Q)if command -v llvm-strip >/dev/null; then llvm-strip -g $@; fi
+
+$(BUILD)/gen/blkio.skel.h: $(BUILD)/gen/blkio.bpf.o
+	@[ "$(Q)" = "" ] || echo "  SKEL    $@"
+	$(Q)$(BPFTOOL) gen skeleton $< name blkio_bpf > $@.tmp && mv $@.tmp $@
+
+# The benchmark drives fio and bpftrace itself; nothing to build for it.

@@ -1,0 +1,43 @@
+/*
+ * What the eBPF side (src/bpf/blkio.bpf.c) and user space (src/blkio.c)
+ * share: the layout of the per-disk accounting map. Plain fixed-size types
+ * only, because the BPF side sees the kernel's types (vmlinux.h) and user
+ * space sees <linux/bpf.h>.
+ */
+#ifndef EM_BLKIO_H
+#define EM_BLKIO_H
+
+/* Whole disks tracked at once; requests to more disks are counted in
+ * em_blk_dropped_devs and reported as a warning. */
+#define EM_BLK_MAX_DEVS 64
+
+/* In-flight requests remembered at once (far above any queue depth). */
+#define EM_BLK_MAX_RQS 16384
+
+/* One scope's accounting of one disk. Busy time is kept as the sum of the
+ * closed busy periods plus the start of the open one (when inflight > 0),
+ * so that a reader can compute the busy time at any instant. */
+struct em_blk_acct {
+    __u64 read_bytes;
+    __u64 write_bytes;
+    __u64 reads;  /* read requests completed */
+    __u64 writes; /* write requests completed */
+    __u64 busy_ns;
+    __u64 busy_since; /* CLOCK_MONOTONIC ns; meaningful when inflight > 0 */
+    __s64 inflight;
+};
+
+/* One whole disk. The lock makes the in-flight count and the busy period
+ * change together, so that busy time is exact even when requests of one disk
+ * are issued and completed on several CPUs at once. */
+struct em_blk_dev {
+    struct bpf_spin_lock lock;
+    __u32 dev;               /* the kernel's dev_t: major << 20 | minor; 0: slot unused */
+    struct em_blk_acct all;  /* every request */
+    struct em_blk_acct tree; /* requests of the measured process tree */
+};
+
+#define EM_BLK_KDEV_MAJOR(d) ((d) >> 20)
+#define EM_BLK_KDEV_MINOR(d) ((d) & ((1U << 20) - 1))
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * Block I/O accounting in the kernel, per whole disk, for the whole system and
+ * for one process tree (the meter's process and its descendants).
+ *
+ * Requests are followed from issue to completion through the block_rq_*
+ * tracepoints, attached as BTF tracepoints (tp_btf), which need no tracefs.
+ * A request belongs to the disk of its queue (rq->q->disk), so partitions
+ * are folded into their disk; bio-based stacking drivers (dm, md) issue no
+ * requests, so their I/O is seen once, on the disks below them.
+ *
+ * Who a request belongs to is decided where its submitter is still current:
+ * at block_io_start (the request is built inside submit_bio), else at issue.
+ * Writes flushed later by kernel writeback are credited to the tree when the
+ * tree dirtied the pages: writeback_dirty_folio (called in the dirtier's
+ * context when a clean folio turns dirty) adds the folio's bytes to a credit
+ * per inode, and a write request whose first page belongs to an inode with
+ * credit is the tree's and consumes it.
+ *
+ * Busy time is exact: under a per-disk lock, the first request in flight
+ * opens a busy period and the last completion closes it.
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "blkio.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by user space before loading. */
+const volatile __u64 page_size = 4096;
+
+/* Read by user space through the skeleton's mmap'ed .bss. */
+__u32 ndevs;        /* slots handed out (may exceed EM_BLK_MAX_DEVS) */
+__u64 dropped_devs; /* requests to disks beyond EM_BLK_MAX_DEVS */
+__u64 dropped_rqs;  /* requests that could not be remembered */
+__u64 dropped_pids; /* children of the tree that could not be tracked */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, EM_BLK_MAX_DEVS);
+    __type(key, __u32);
+    __type(value, struct em_blk_dev);
+} devs SEC(".maps");
+
+/* dev_t -> slot in devs. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, EM_BLK_MAX_DEVS);
+    __type(key, __u32);
+    __type(value, __u32);
+} dev_slot SEC(".maps");
+
+struct rq_info {
+    __u64 remaining; /* bytes not completed yet */
+    __u32 slot;
+    __u8 tree;
+    __u8 issued;
+    __u8 op;
+    __u8 pad;
+};
+
+/* In-flight requests by address. A plain (preallocated) hash: an LRU hash
+ * costs measurably more per request. An entry whose completion is never seen
+ * (a request built before we attached) stays until its address is reused by
+ * a new request, which overwrites it; the map is far larger than any queue. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, EM_BLK_MAX_RQS);
+    __type(key, __u64);
+    __type(value, struct rq_info);
+} rqs SEC(".maps");
+
+/* Thread group ids of the tree; user space seeds it with its own. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u32);
+    __type(value, __u8);
+} tree_pids SEC(".maps");
+
+/* An inode by identity, not by address: addresses are reused once an inode
+ * is freed, while (device, number, generation) names one file. */
+struct inode_key {
+    __u64 ino;
+    __u32 dev;
+    __u32 gen;
+};
+
+/* Bytes the tree dirtied in an inode and writeback has not written yet. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct inode_key);
+    __type(value, __s64);
+} dirty_credit SEC(".maps");
+
+/* Kernels before 5.17 named the request's disk rq->rq_disk. */
+struct request___old {
+    struct gendisk *rq_disk;
+} __attribute__((preserve_access_index));
+
+/* Folio sizes across kernel versions. */
+struct folio___v62 {
+    unsigned int _folio_nr_pages;
+} __attribute__((preserve_access_index));
+
+struct folio___v612 {
+    unsigned int _nr_pages;
+} __attribute__((preserve_access_index));
+
+#define REQ_OP_BITS_MASK 0xff
+#define OP_READ 0  /* REQ_OP_READ: stable since the request ops were split out */
+#define OP_WRITE 1 /* REQ_OP_WRITE */
+
+static __always_inline int in_tree(void)
+{
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    return bpf_map_lookup_elem(&tree_pids, &tgid) != NULL;
+}
+
+static __always_inline int inode_key_of(struct inode *inode, struct inode_key *k)
+{
+    if (!inode)
+        return -1;
+    k->ino = BPF_CORE_READ(inode, i_ino);
+    k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+    k->gen = BPF_CORE_READ(inode, i_generation);
+    return 0;
+}
+
+static __always_inline __u32 disk_dev(struct request *rq)
+{
+    struct gendisk *disk;
+    struct request___old *old = (void *)rq;
+    if (bpf_core_field_exists(old->rq_disk))
+        disk = BPF_CORE_READ(old, rq_disk);
+    else
+        disk = BPF_CORE_READ(rq, q, disk);
+    if (!disk)
+        return 0;
+    __u32 major = BPF_CORE_READ(disk, major);
+    __u32 minor = BPF_CORE_READ(disk, first_minor);
+    return major << 20 | minor;
+}
+
+/* The accounting slot of a disk, handing out a new one on first sight. */
+static __always_inline struct em_blk_dev *dev_for(__u32 dev, __u32 *slot_out)
+{
+    __u32 *s = bpf_map_lookup_elem(&dev_slot, &dev);
+    __u32 slot;
+    if (s) {
+        slot = *s;
+    } else {
+        slot = __sync_fetch_and_add(&ndevs, 1);
+        if (slot >= EM_BLK_MAX_DEVS) {
+            __sync_fetch_and_add(&dropped_devs, 1);
+            return NULL;
+        }
+        if (bpf_map_update_elem(&dev_slot, &dev, &slot, BPF_NOEXIST)) {
+            /* Another CPU won the race: use its slot, ours stays unused. */
+            s = bpf_map_lookup_elem(&dev_slot, &dev);
+            if (!s)
+                return NULL;
+            slot = *s;
+        } else {
+            struct em_blk_dev *d = bpf_map_lookup_elem(&devs, &slot);
+            if (d)
+                d->dev = dev;
+        }
+    }
+    *slot_out = slot;
+    return bpf_map_lookup_elem(&devs, &slot);
+}
+
+/* A write of pages the tree dirtied (flushed by writeback, whoever runs it)
+ * is the tree's: consume the credit of the first page's inode. */
+static __always_inline int consume_credit(struct request *rq, __u64 bytes)
+{
+    struct bio *bio = BPF_CORE_READ(rq, bio);
+    if (!bio)
+        return 0;
+    struct bio_vec *bv = BPF_CORE_READ(bio, bi_io_vec);
+    if (!bv)
+        return 0;
+    struct page *pg = BPF_CORE_READ(bv, bv_page);
+    if (!pg)
+        return 0;
+    unsigned long mapping = (unsigned long)BPF_CORE_READ(pg, mapping);
+    /* Low bits tag anonymous and movable pages (O_DIRECT user buffers). */
+    if (!mapping || (mapping & 3))
+        return 0;
+    struct inode_key k = {};
+    if (inode_key_of(BPF_CORE_READ((struct address_space *)mapping, host), &k))
+        return 0;
+    __s64 *c = bpf_map_lookup_elem(&dirty_credit, &k);
+    if (!c)
+        return 0;
+    __s64 old = __sync_fetch_and_add(c, -(__s64)bytes);
+    if (old <= 0) {
+        __sync_fetch_and_add(c, (__s64)bytes); /* nothing to consume: undo */
+        return 0;
+    }
+    if (old < (__s64)bytes) /* do not go below zero */
+        __sync_fetch_and_add(c, (__s64)bytes - old);
+    return 1;
+}
+
+static __always_inline void busy_start(struct em_blk_acct *a, __u64 now)
+{
+    if (a->inflight++ == 0)
+        a->busy_since = now;
+}
+
+static __always_inline void busy_stop(struct em_blk_acct *a, __u64 now)
+{
+    if (a->inflight <= 0)
+        return;
+    if (--a->inflight == 0 && now > a->busy_since)
+        a->busy_ns += now - a->busy_since;
+}
+
+static __always_inline void add_bytes(struct em_blk_acct *a, __u8 op, __u64 bytes, int done)
+{
+    if (op == OP_READ) {
+        a->read_bytes += bytes;
+        a->reads += done;
+    } else if (op == OP_WRITE) {
+        a->write_bytes += bytes;
+        a->writes += done;
+    }
+}
+
+/* Built in the submitter's context: remember whether it is the tree's. */
+SEC("tp_btf/block_io_start")
+int BPF_PROG(em_io_start, struct request *rq)
+{
+    if (!rq)
+        return 0;
+    __u64 key = (__u64)rq;
+    struct rq_info ri = {.tree = in_tree()};
+    if (bpf_map_update_elem(&rqs, &key, &ri, BPF_ANY))
+        __sync_fetch_and_add(&dropped_rqs, 1);
+    return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(em_rq_issue, struct request *rq)
+{
+    if (!rq)
+        return 0;
+    __u64 key = (__u64)rq;
+    struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
+    if (!ri) {
+        /* Built before we attached, or not through block_io_start (flush
+         * requests, older kernels): the issuer is the best guess. */
+        struct rq_info fresh = {.tree = in_tree()};
+        if (bpf_map_update_elem(&rqs, &key, &fresh, BPF_ANY)) {
+            __sync_fetch_and_add(&dropped_rqs, 1);
+            return 0;
+        }
+        ri = bpf_map_lookup_elem(&rqs, &key);
+        if (!ri)
+            return 0;
+    }
+    if (ri->issued)
+        return 0;
+    __u32 dev = disk_dev(rq);
+    if (!dev)
+        return 0;
+    __u32 slot = 0;
+    struct em_blk_dev *d = dev_for(dev, &slot);
+    if (!d)
+        return 0;
+    __u8 op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_BITS_MASK;
+    __u64 len = BPF_CORE_READ(rq, __data_len);
+    /* Merges are over by now, so the whole request consumes credit. */
+    if (op == OP_WRITE && len && consume_credit(rq, len))
+        ri->tree = 1;
+    ri->slot = slot;
+    ri->op = op;
+    ri->remaining = len;
+    ri->issued = 1;
+    __u8 tree = ri->tree;
+    __u64 now = bpf_ktime_get_ns();
+    bpf_spin_lock(&d->lock);
+    busy_start(&d->all, now);
+    if (tree)
+        busy_start(&d->tree, now);
+    bpf_spin_unlock(&d->lock);
+    return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(em_rq_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+    __u64 key = (__u64)rq;
+    struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
+    if (!ri || !ri->issued)
+        return 0;
+    __u32 slot = ri->slot;
+    struct em_blk_dev *d = bpf_map_lookup_elem(&devs, &slot);
+    if (!d)
+        return 0;
+    /* A request may complete in parts (one call per part). */
+    int done = nr_bytes >= ri->remaining;
+    if (!done)
+        ri->remaining -= nr_bytes;
+    __u8 op = ri->op, tree = ri->tree;
+    __u64 now = bpf_ktime_get_ns();
+    bpf_spin_lock(&d->lock);
+    add_bytes(&d->all, op, nr_bytes, done);
+    if (tree)
+        add_bytes(&d->tree, op, nr_bytes, done);
+    if (done) {
+        busy_stop(&d->all, now);
+        if (tree)
+            busy_stop(&d->tree, now);
+    }
+    bpf_spin_unlock(&d->lock);
+    if (done)
+        bpf_map_delete_elem(&rqs, &key);
+    return 0;
+}
+
+/* A requeued request leaves the device and will be issued again. */
+SEC("tp_btf/block_rq_requeue")
+int BPF_PROG(em_rq_requeue, struct request *rq)
+{
+    __u64 key = (__u64)rq;
+    struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
+    if (!ri || !ri->issued)
+        return 0;
+    __u32 slot = ri->slot;
+    struct em_blk_dev *d = bpf_map_lookup_elem(&devs, &slot);
+    ri->issued = 0;
+    if (!d)
+        return 0;
+    __u8 tree = ri->tree;
+    __u64 now = bpf_ktime_get_ns();
+    bpf_spin_lock(&d->lock);
+    busy_stop(&d->all, now);
+    if (tree)
+        busy_stop(&d->tree, now);
+    bpf_spin_unlock(&d->lock);
+    return 0;
+}
+
+static __always_inline void credit_dirty(struct address_space *mapping, __u64 pages)
+{
+    /* Tracepoint arguments may be NULL: the verifier wants them checked. */
+    if (!mapping || !in_tree())
+        return;
+    struct inode_key k = {};
+    if (inode_key_of(BPF_CORE_READ(mapping, host), &k))
+        return;
+    __s64 bytes = (__s64)(pages * page_size);
+    __s64 *c = bpf_map_lookup_elem(&dirty_credit, &k);
+    if (c) {
+        __sync_fetch_and_add(c, bytes);
+        return;
+    }
+    if (bpf_map_update_elem(&dirty_credit, &k, &bytes, BPF_NOEXIST)) {
+        c = bpf_map_lookup_elem(&dirty_credit, &k);
+        if (c)
+            __sync_fetch_and_add(c, bytes);
+    }
+}
+
+static __always_inline __u64 folio_pages(struct folio *folio)
+{
+    unsigned long flags = 0;
+    bpf_probe_read_kernel(&flags, sizeof flags, folio);
+    int head = bpf_core_enum_value(enum pageflags, PG_head);
+    if (!(flags & (1UL << head)))
+        return 1;
+    struct folio___v612 *f612 = (void *)folio;
+    struct folio___v62 *f62 = (void *)folio;
+    __u64 n = 1;
+    if (bpf_core_field_exists(f612->_nr_pages))
+        n = BPF_CORE_READ(f612, _nr_pages);
+    else if (bpf_core_field_exists(f62->_folio_nr_pages))
+        n = BPF_CORE_READ(f62, _folio_nr_pages);
+    return n ? n : 1;
+}
+
+/* A clean folio turns dirty, in the dirtier's context. */
+SEC("tp_btf/writeback_dirty_folio")
+int BPF_PROG(em_dirty_folio, struct folio *folio, struct address_space *mapping)
+{
+    if (!folio)
+        return 0;
+    credit_dirty(mapping, folio_pages(folio));
+    return 0;
+}
+
+/* The same before folios (kernels before 5.17). */
+SEC("tp_btf/writeback_dirty_page")
+int BPF_PROG(em_dirty_page, struct page *page, struct address_space *mapping)
+{
+    credit_dirty(mapping, 1);
+    return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(em_fork, struct task_struct *parent, struct task_struct *child)
+{
+    if (!parent || !child)
+        return 0;
+    __u32 ptgid = BPF_CORE_READ(parent, tgid);
+    if (!bpf_map_lookup_elem(&tree_pids, &ptgid))
+        return 0;
+    __u32 ctgid = BPF_CORE_READ(child, tgid);
+    __u8 one = 1;
+    if (bpf_map_update_elem(&tree_pids, &ctgid, &one, BPF_ANY))
+        __sync_fetch_and_add(&dropped_pids, 1);
+    return 0;
+}
+
+/* Forget a process once its last thread exits, before its pid is reused. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(em_exit, struct task_struct *p)
+{
+    if (!p)
+        return 0;
+    if (BPF_CORE_READ(p, signal, live.counter) != 0)
+        return 0;
+    __u32 tgid = BPF_CORE_READ(p, tgid);
+    bpf_map_delete_elem(&tree_pids, &tgid);
+    return 0;
+}

@@ -1,0 +1,193 @@
+/*
+ * The disk energy model. A disk has no energy counter we can read, so its
+ * energy is always a model, and the component's status is always
+ * "estimated", even when every input was measured:
+ *
+ *   active = busy time (measured), or bytes / disk_avg_speed (the original
+ *            tool's model: --disk-time bytes, or when a fallback measured no
+ *            busy time)
+ *   E      = active x active power [+ (duration - active) x idle power]
+ *
+ * with the idle term only when include_idle is set. Powers come per device
+ * from disk_power ("DEV:ACTIVE:IDLE"), else from disk_active_power and
+ * disk_idle_power, else the original tool's 6 W / 1.42 W, with a warning
+ * that names them, since they describe no disk in particular.
+ *
+ * Virtual disks (loop, nbd...) get no energy in system scope: the work they
+ * stand for is done, and counted, on the disks below them (or in RAM). In
+ * tree scope they are charged, because that lower-level I/O is made by
+ * kernel threads outside the tree and would otherwise be lost.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "disk.h"
+#include "report.h"
+#include "source.h"
+
+int em_disk_power_lookup(const char *list, const char *dev, double *active, double *idle)
+{
+    if (!list || !dev)
+        return 0;
+    if (strncmp(dev, "/dev/", 5) == 0)
+        dev += 5;
+    size_t dl = strlen(dev);
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[256];
+        if (len < sizeof item) {
+            memcpy(item, p, len);
+            item[len] = '\0';
+            char *name = item;
+            if (strncmp(name, "/dev/", 5) == 0)
+                name += 5;
+            char *c1 = strchr(name, ':');
+            char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+            if (c2 && (size_t)(c1 - name) == dl && strncmp(name, dev, dl) == 0) {
+                char *end1, *end2;
+                double a = strtod(c1 + 1, &end1), i = strtod(c2 + 1, &end2);
+                if (end1 == c2 && *end2 == '\0' && a >= 0 && i >= 0 && isfinite(a) && isfinite(i)) {
+                    *active = a;
+                    *idle = i;
+                    return 1;
+                }
+            }
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+struct totals {
+    uint64_t read_bytes, write_bytes, reads, writes;
+    double busy_s, active_s;
+    int have_busy;
+};
+
+static int device_extras(struct em_report_extras *x, const struct em_disk_delta *d, double active,
+                         double pa, double pi, int charged)
+{
+    int err = em_extras_set_integer(x, "read_bytes", (double)d->read_bytes);
+    if (!err)
+        err = em_extras_set_integer(x, "write_bytes", (double)d->write_bytes);
+    if (!err && (d->reads || d->writes))
+        err = em_extras_set_integer(x, "requests", (double)(d->reads + d->writes));
+    if (!err && !isnan(d->busy_s))
+        err = em_extras_set_number(x, "busy_s", d->busy_s);
+    if (!err)
+        err = em_extras_set_number(x, "active_s", active);
+    if (!err)
+        err = em_extras_set_number(x, "active_power_w", pa);
+    if (!err)
+        err = em_extras_set_number(x, "idle_power_w", pi);
+    if (!err && !charged)
+        err = em_extras_set_string(x, "note",
+                                   "virtual device: its I/O is counted on the disks below it, "
+                                   "so it gets no energy in system scope");
+    return err;
+}
+
+int em_disk_model_fill(struct em_report_component *c, const struct em_window *w, const char *source,
+                       int measures_busy, const struct em_disk_delta *d, size_t n)
+{
+    const struct em_config *cfg = w->cfg;
+    int system = cfg->disk_scope == EM_DISK_SCOPE_SYSTEM;
+    int bytes_model = cfg->disk_time == EM_DISK_TIME_BYTES;
+    double ga = cfg->disk_active_power >= 0 ? cfg->disk_active_power : EM_DISK_DEFAULT_ACTIVE_W;
+    double gi = cfg->disk_idle_power >= 0 ? cfg->disk_idle_power : EM_DISK_DEFAULT_IDLE_W;
+    double speed = cfg->disk_avg_speed > 0 ? cfg->disk_avg_speed : EM_DISK_DEFAULT_SPEED;
+    int default_power = 0, default_speed = 0, no_busy = 0;
+    struct totals t = {.have_busy = measures_busy};
+    double pseudo_j = 0, pseudo_u = 0;
+    int err = 0;
+
+    c->status = EM_STATUS_ESTIMATED;
+    free(c->source);
+    c->source = em_strdup(source);
+    if (!c->source)
+        return EM_ERR_NOMEM;
+    for (size_t k = 0; k < n && !err; k++) {
+        double pa = ga, pi = gi;
+        int explicit = em_disk_power_lookup(cfg->disk_power, d[k].name, &pa, &pi);
+        int charged = explicit || d[k].pseudo || !(d[k].virt && system);
+        double bytes = (double)(d[k].read_bytes + d[k].write_bytes);
+        double active;
+        if (bytes_model || isnan(d[k].busy_s)) {
+            active = bytes / speed;
+            if (!bytes_model)
+                no_busy = 1;
+            if (cfg->disk_avg_speed <= 0 && bytes > 0)
+                default_speed = 1;
+        } else {
+            active = d[k].busy_s;
+        }
+        double idle = cfg->include_idle && w->duration_s > active ? w->duration_s - active : 0;
+        double joules = charged ? active * pa + idle * pi : 0;
+        double unc = charged ? d[k].busy_err_s * (pa + (cfg->include_idle ? pi : 0)) : 0;
+        if (charged && !explicit &&
+            (cfg->disk_active_power < 0 || (cfg->include_idle && cfg->disk_idle_power < 0)))
+            default_power = 1;
+        if (charged) {
+            t.read_bytes += d[k].read_bytes;
+            t.write_bytes += d[k].write_bytes;
+            t.reads += d[k].reads;
+            t.writes += d[k].writes;
+            t.active_s += active;
+            if (!isnan(d[k].busy_s)) {
+                t.busy_s += d[k].busy_s;
+                t.have_busy = 1;
+            }
+        }
+        if (d[k].pseudo) {
+            pseudo_j += joules;
+            pseudo_u += unc;
+            continue;
+        }
+        err = em_report_add_device(c, d[k].name, joules, unc);
+        if (!err)
+            err =
+                device_extras(&c->devices[c->ndevices - 1].extras, &d[k], active, pa, pi, charged);
+    }
+    /* With devices, the report sums them; the tree total of /proc/self/io
+     * has none. */
+    c->joules = pseudo_j;
+    c->uncertainty_j = pseudo_u;
+
+    struct em_report_extras *x = &c->extras;
+    if (!err)
+        err = em_extras_set_integer(x, "read_bytes", (double)t.read_bytes);
+    if (!err)
+        err = em_extras_set_integer(x, "write_bytes", (double)t.write_bytes);
+    if (!err && (t.reads || t.writes))
+        err = em_extras_set_integer(x, "requests", (double)(t.reads + t.writes));
+    if (!err && t.have_busy)
+        err = em_extras_set_number(x, "busy_s", t.busy_s);
+    if (!err)
+        err = em_extras_set_number(x, "active_s", t.active_s);
+    if (!err)
+        err =
+            em_extras_set_string(x, "model", bytes_model || no_busy ? "bytes/speed" : "busy-time");
+    if (!err)
+        err = em_extras_set_string(x, "scope", system ? "system" : "tree");
+    if (!err && (bytes_model || no_busy))
+        err = em_extras_set_number(x, "disk_avg_speed", speed);
+    if (!err && default_power)
+        err = em_report_add_warning(
+            w->report,
+            "disk: energy uses the default powers %g W active / %g W idle (the original "
+            "tool's figures, not this machine's disks'): give --disk-active-power and "
+            "--disk-idle-power, or --disk-power DEV:ACTIVE_W:IDLE_W",
+            ga, gi);
+    if (!err && no_busy && !bytes_model)
+        err = em_report_add_warning(w->report,
+                                    "disk: %s measures no busy time, so active time is bytes / "
+                                    "%g B/s%s",
+                                    source, speed,
+                                    default_speed ? " (the original tool's example speed: give "
+                                                    "--disk-avg-speed)"
+                                                  : "");
+    return err;
+}

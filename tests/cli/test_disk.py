@@ -1,0 +1,260 @@
+"""Storage on the real kernel: a loop device made by the test (a file image,
+ext4), I/O of known sizes through tests/cli/disk_workload.py, counted by the
+eBPF source (and by the fallbacks when eBPF is disabled).
+
+Needs root (losetup, mount, eBPF); skipped with the reason otherwise. Every
+run uses the real /sys and /proc (no ENERGYMETER_SYSFS_ROOT), since block
+I/O cannot be faked. The loop device is always detached (finalizer).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from conftest import NO_NVML, check_report, load_json
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKLOAD = os.path.join(HERE, "disk_workload.py")
+PY = sys.executable or "/usr/bin/python3"
+MIB = 1 << 20
+# Filesystem metadata the tree itself may write beside its data (ext4 with
+# O_DIRECT: none measured in tree scope; fsync: one journal commit of a few
+# blocks, measured 8-16 KiB). A generous bound that still catches double
+# counting of even one 1 MiB chunk.
+META_BOUND = 256 * 1024
+
+
+def _run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def loopfs():
+    """(device name, mount point) of a fresh ext4 on a loop device."""
+    if os.geteuid() != 0:
+        pytest.skip("storage tests need root (losetup, mount, eBPF); running as uid %d"
+                    % os.geteuid())
+    for tool in ("losetup", "mkfs.ext4", "mount", "umount"):
+        if not shutil.which(tool):
+            pytest.skip("%s is not installed" % tool)
+    d = tempfile.mkdtemp(prefix="em-disk-", dir="/var/tmp")
+    img, mnt = os.path.join(d, "disk.img"), os.path.join(d, "mnt")
+    os.mkdir(mnt)
+    dev = None
+    mounted = False
+    try:
+        with open(img, "wb") as f:
+            f.truncate(256 * MIB)
+        p = _run(["losetup", "--find", "--show", img])
+        if p.returncode != 0:
+            pytest.skip("no loop device support here: losetup says %s" % p.stderr.strip())
+        dev = p.stdout.strip()
+        p = _run(["mkfs.ext4", "-q", "-F", dev])
+        assert p.returncode == 0, p.stderr
+        p = _run(["mount", dev, mnt])
+        if p.returncode != 0:
+            pytest.skip("cannot mount the loop device: %s" % p.stderr.strip())
+        mounted = True
+        yield os.path.basename(dev), mnt
+    finally:
+        if mounted:
+            if _run(["umount", mnt]).returncode != 0:
+                _run(["umount", "-l", mnt])
+        if dev:
+            _run(["losetup", "-d", dev])
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def real_env(extra=None):
+    env = dict(os.environ)
+    for k in ("ENERGYMETER_SYSFS_ROOT", "ENERGYMETER_LOG", "ENERGYMETER_NO_BPF"):
+        env.pop(k, None)
+    env["ENERGYMETER_NVML_LIB"] = NO_NVML
+    env.setdefault("LC_ALL", "C")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def stat(binary, tmp_path, args, cmd, env_extra=None, prefix=None, out_dir=None):
+    out = os.path.join(out_dir or str(tmp_path), "disk-%d.json" % time.monotonic_ns())
+    argv = list(prefix or []) + [binary, "stat", "--json", "-o", out] + list(args) + ["--"] + cmd
+    p = subprocess.run(argv, env=real_env(env_extra), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 0, "stat failed (%d): %s" % (p.returncode, p.stderr)
+    return check_report(load_json(out))
+
+
+def disk_dev(rep, name):
+    for d in rep["components"]["disk"].get("devices", []):
+        if d["name"] == name:
+            return d
+    return None
+
+
+def dev_bytes(rep, name, key):
+    d = disk_dev(rep, name)
+    return d[key] if d else 0
+
+
+def settle():
+    """Write back what earlier steps left dirty, so it cannot land in a window."""
+    subprocess.run(["sync"], check=True)
+
+
+def workload(*args):
+    return [PY, WORKLOAD] + [str(a) for a in args]
+
+
+def test_direct_write_and_read_exact(binary, loopfs, tmp_path):
+    loop, mnt = loopfs
+    path = os.path.join(mnt, "direct.bin")
+    n = 24 * MIB
+    settle()
+    rep = stat(binary, tmp_path, [], workload("direct-write", path, n))
+    disk = rep["components"]["disk"]
+    assert disk["status"] == "estimated", disk
+    assert disk["source"] == "ebpf-block", disk
+    assert disk["scope"] == "tree" and disk["model"] == "busy-time", disk
+    d = disk_dev(rep, loop)
+    assert d, "no %s in %s" % (loop, disk)
+    assert n <= d["write_bytes"] <= n + META_BOUND, "wrote %d, counted %d" % (n, d["write_bytes"])
+    assert d["read_bytes"] <= META_BOUND, d
+    assert 0 < d["busy_s"] <= rep["duration_s"], (d, rep["duration_s"])
+    # Default powers: 6 W while busy, and a warning that says so.
+    assert abs(d["joules"] - 6.0 * d["busy_s"]) < 1e-4, d
+    assert any("default powers 6 W active / 1.42 W idle" in w for w in rep["warnings"]), rep
+    settle()
+    subprocess.run(["sh", "-c", "echo 3 > /proc/sys/vm/drop_caches"], check=False)
+    # Per-device power for the loop device, global powers for any other.
+    rep = stat(binary, tmp_path, ["--disk-power", "%s:10:0" % loop, "--disk-active-power", "3",
+                                  "--disk-idle-power", "0"], workload("direct-read", path, n))
+    d = disk_dev(rep, loop)
+    assert d, rep["components"]["disk"]
+    assert n <= d["read_bytes"] <= n + META_BOUND, "read %d, counted %d" % (n, d["read_bytes"])
+    assert d["write_bytes"] <= META_BOUND, d
+    assert abs(d["joules"] - 10.0 * d["busy_s"]) < 1e-4, d
+    assert d["active_power_w"] == 10.0
+    assert not any("default powers" in w for w in rep["warnings"]), rep["warnings"]
+
+
+def test_cached_read_counts_nothing(binary, loopfs, tmp_path):
+    loop, mnt = loopfs
+    path = os.path.join(mnt, "cached.bin")
+    with open(path, "wb") as f:
+        f.write(b"x" * (8 * MIB))
+    settle()
+    subprocess.run(workload("read", path), check=True)  # now in the page cache
+    rep = stat(binary, tmp_path, [], workload("read", path))
+    assert dev_bytes(rep, loop, "read_bytes") <= 64 * 1024, rep["components"]["disk"]
+
+
+def test_buffered_write_fsync_attributed(binary, loopfs, tmp_path):
+    loop, mnt = loopfs
+    n = 64 * MIB
+    settle()
+    rep = stat(binary, tmp_path, [], workload("write-fsync", os.path.join(mnt, "buf.bin"), n))
+    got = dev_bytes(rep, loop, "write_bytes")
+    assert n <= got <= n + META_BOUND, "64 MiB + fsync: counted %d" % got
+
+
+def test_writeback_by_kernel_attributed(binary, loopfs, tmp_path):
+    """Pages dirtied by the tree and written back by the flusher threads
+    (`sync` only asks them to) still count for the tree."""
+    loop, mnt = loopfs
+    n = 32 * MIB
+    path = os.path.join(mnt, "wb.bin")
+    settle()
+    script = "head -c %d /dev/zero > %s && sync" % (n, path)
+    rep = stat(binary, tmp_path, [], ["sh", "-c", script])
+    got = dev_bytes(rep, loop, "write_bytes")
+    assert n <= got <= n + META_BOUND, "32 MiB through writeback: counted %d" % got
+
+
+def test_outside_writer_tree_vs_system(binary, loopfs, tmp_path):
+    loop, mnt = loopfs
+    n = 8 * MIB
+    settle()
+    writer = subprocess.Popen(workload("writer", os.path.join(mnt, "other.bin"), 4 * MIB))
+    try:
+        time.sleep(0.3)
+        assert writer.poll() is None, "the outside writer died"
+        own = os.path.join(mnt, "own.bin")
+        rep = stat(binary, tmp_path, [], workload("direct-write", own, n))
+        got = dev_bytes(rep, loop, "write_bytes")
+        assert n <= got <= n + META_BOUND, "tree scope counted %d for its own %d" % (got, n)
+        rep = stat(binary, tmp_path, ["--disk-scope", "system"], ["sleep", "0.5"])
+        disk = rep["components"]["disk"]
+        assert disk["scope"] == "system", disk
+        d = disk_dev(rep, loop)
+        assert d and d["write_bytes"] >= MIB, "system scope missed the outside writer: %s" % disk
+        # A loop device's work is done again on its backing disk: no energy here.
+        assert d["joules"] == 0 and "note" in d, d
+        rep = stat(binary, tmp_path, [], ["sleep", "0.5"])
+        assert dev_bytes(rep, loop, "write_bytes") == 0, rep["components"]["disk"]
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_fallback_no_bpf_tree(binary, loopfs, tmp_path):
+    loop, mnt = loopfs
+    n = 8 * MIB
+    settle()
+    rep = stat(binary, tmp_path, ["--no-bpf"],
+               workload("direct-write", os.path.join(mnt, "fb.bin"), n))
+    disk = rep["components"]["disk"]
+    assert disk["status"] == "estimated" and disk["source"] == "proc-io", disk
+    assert n <= disk["write_bytes"] <= n + META_BOUND, disk
+    assert disk["model"] == "bytes/speed", disk
+    assert any("--no-bpf" in w for w in rep["warnings"]), rep["warnings"]
+
+
+def test_fallback_env_system(binary, loopfs, tmp_path):
+    loop, mnt = loopfs
+    n = 8 * MIB
+    settle()
+    rep = stat(binary, tmp_path, ["--disk-scope", "system"],
+               workload("direct-write", os.path.join(mnt, "fb2.bin"), n),
+               env_extra={"ENERGYMETER_NO_BPF": "1"})
+    disk = rep["components"]["disk"]
+    assert disk["source"] == "diskstats", disk
+    assert dev_bytes(rep, loop, "write_bytes") >= n, disk
+    assert any("ENERGYMETER_NO_BPF" in w for w in rep["warnings"]), rep["warnings"]
+
+
+def test_ignore_disk(binary, loopfs, tmp_path):
+    rep = stat(binary, tmp_path, ["--ignore-disk"], ["true"])
+    disk = rep["components"]["disk"]
+    assert disk["status"] == "unavailable" and disk["joules"] is None, disk
+    assert disk["reason"] == "ignored (--ignore-disk)", disk
+
+
+def test_unprivileged_falls_back(binary, loopfs, tmp_path):
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv is not installed")
+    d = tempfile.mkdtemp(prefix="em-disk-nobody-")
+    try:
+        os.chmod(d, 0o1777)
+        rep = stat(binary, tmp_path, [], ["true"], prefix=prefix, out_dir=d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    disk = rep["components"]["disk"]
+    assert disk["source"] == "proc-io", disk
+    w = " ".join(rep["warnings"])
+    assert "CAP_BPF" in w and "CAP_PERFMON" in w, rep["warnings"]
+
+
+def test_list_says_why(binary, loopfs):
+    p = subprocess.run([binary, "list"], env=real_env({"ENERGYMETER_NO_BPF": "1"}),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "ENERGYMETER_NO_BPF" in p.stdout + p.stderr, p.stdout
+    assert "proc-io" in p.stdout and "diskstats" in p.stdout, p.stdout
