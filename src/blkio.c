@@ -191,6 +191,7 @@ static char *bpf_start(struct blkio *b, int want_tree)
     }
     long ps = sysconf(_SC_PAGESIZE);
     b->skel->rodata->page_size = ps > 0 ? (uint64_t)ps : 4096;
+    b->skel->rodata->tree_scope = want_tree != 0;
     struct blkio_bpf *k = b->skel;
     bpf_program__set_autoload(k->progs.em_io_start, has_io_start && want_tree);
     bpf_program__set_autoload(k->progs.em_rq_requeue, has_requeue);

@@ -31,12 +31,22 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by user space before loading. */
 const volatile __u64 page_size = 4096;
+const volatile __u8 tree_scope = 1; /* 0: system scope, no tree to follow */
 
 /* Read by user space through the skeleton's mmap'ed .bss. */
 __u32 ndevs;        /* slots handed out (may exceed EM_BLK_MAX_DEVS) */
 __u64 dropped_devs; /* requests to disks beyond EM_BLK_MAX_DEVS */
 __u64 dropped_rqs;  /* requests that could not be remembered */
 __u64 dropped_pids; /* children of the tree that could not be tracked */
+
+/* Internal. The disk (dev_t) of each slot in devs, claimed with a
+ * compare-and-swap in index order, so that the claimed slots are a prefix
+ * and finding a disk's slot is a scan of a few words, not a map lookup. */
+__u32 slot_dev[EM_BLK_MAX_DEVS];
+/* Bumped whenever tree_pids changes: invalidates the per-CPU in_tree cache. */
+__u64 tree_gen;
+/* Inodes ever given dirty credit: while 0, writes skip the credit lookup. */
+__u64 credits;
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -45,27 +55,25 @@ struct {
     __type(value, struct em_blk_dev);
 } devs SEC(".maps");
 
-/* dev_t -> slot in devs. */
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, EM_BLK_MAX_DEVS);
-    __type(key, __u32);
-    __type(value, __u32);
-} dev_slot SEC(".maps");
+enum rq_state { RQ_IDLE = 0, RQ_STARTED = 1, RQ_ISSUED = 2 };
 
 struct rq_info {
     __u64 remaining; /* bytes not completed yet */
     __u32 slot;
+    __u8 state; /* enum rq_state */
     __u8 tree;
-    __u8 issued;
     __u8 op;
     __u8 pad;
 };
 
-/* In-flight requests by address. A plain (preallocated) hash: an LRU hash
- * costs measurably more per request. An entry whose completion is never seen
- * (a request built before we attached) stays until its address is reused by
- * a new request, which overwrites it; the map is far larger than any queue. */
+/* Requests by address. blk-mq preallocates its requests, so the same few
+ * addresses come back again and again: an entry is created the first time
+ * an address is seen and then rewritten in place (a lookup), never deleted
+ * on completion (it goes back to RQ_IDLE), which saves a hash update and a
+ * delete per request. When the map is full (addresses of many disks, or of
+ * queues since torn down), the idle entries are swept and the insert is
+ * tried again. A plain (preallocated) hash: an LRU could evict a request in
+ * flight, and then its completion would never close the busy period. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, EM_BLK_MAX_RQS);
@@ -80,6 +88,21 @@ struct {
     __type(key, __u32);
     __type(value, __u8);
 } tree_pids SEC(".maps");
+
+/* The last answer of in_tree() on each CPU (one submitter usually issues
+ * many requests in a row). */
+struct tree_cache {
+    __u64 gen;
+    __u32 tgid;
+    __u32 in;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct tree_cache);
+} tree_cache SEC(".maps");
 
 /* An inode by identity, not by address: addresses are reused once an inode
  * is freed, while (device, number, generation) names one file. */
@@ -115,10 +138,27 @@ struct folio___v612 {
 #define OP_READ 0  /* REQ_OP_READ: stable since the request ops were split out */
 #define OP_WRITE 1 /* REQ_OP_WRITE */
 
+/*
+ * The pointers handed to tp_btf programs are typed (BTF): fields are read
+ * with plain loads, relocated by CO-RE and made fault-safe by the verifier,
+ * which costs far less than a bpf_probe_read_kernel() call per field.
+ */
+
 static __always_inline int in_tree(void)
 {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    return bpf_map_lookup_elem(&tree_pids, &tgid) != NULL;
+    __u64 gen = *(volatile __u64 *)&tree_gen;
+    __u32 zero = 0;
+    struct tree_cache *c = bpf_map_lookup_elem(&tree_cache, &zero);
+    if (c && c->tgid == tgid && c->gen == gen)
+        return c->in;
+    int in = bpf_map_lookup_elem(&tree_pids, &tgid) != NULL;
+    if (c) {
+        c->gen = gen;
+        c->tgid = tgid;
+        c->in = in;
+    }
+    return in;
 }
 
 static __always_inline int inode_key_of(struct inode *inode, struct inode_key *k)
@@ -138,56 +178,54 @@ static __always_inline __u32 disk_dev(struct request *rq)
     if (bpf_core_field_exists(old->rq_disk))
         disk = BPF_CORE_READ(old, rq_disk);
     else
-        disk = BPF_CORE_READ(rq, q, disk);
+        disk = rq->q->disk;
     if (!disk)
         return 0;
-    __u32 major = BPF_CORE_READ(disk, major);
-    __u32 minor = BPF_CORE_READ(disk, first_minor);
-    return major << 20 | minor;
+    return (__u32)disk->major << 20 | (__u32)disk->first_minor;
 }
 
-/* The accounting slot of a disk, handing out a new one on first sight. */
-static __always_inline struct em_blk_dev *dev_for(__u32 dev, __u32 *slot_out)
+/* The accounting slot of a disk, handing out a new one on first sight;
+ * -1 when all are taken. */
+static __always_inline int slot_of(__u32 dev)
 {
-    __u32 *s = bpf_map_lookup_elem(&dev_slot, &dev);
-    __u32 slot;
-    if (s) {
-        slot = *s;
-    } else {
-        slot = __sync_fetch_and_add(&ndevs, 1);
-        if (slot >= EM_BLK_MAX_DEVS) {
-            __sync_fetch_and_add(&dropped_devs, 1);
-            return NULL;
-        }
-        if (bpf_map_update_elem(&dev_slot, &dev, &slot, BPF_NOEXIST)) {
-            /* Another CPU won the race: use its slot, ours stays unused. */
-            s = bpf_map_lookup_elem(&dev_slot, &dev);
-            if (!s)
-                return NULL;
-            slot = *s;
-        } else {
-            struct em_blk_dev *d = bpf_map_lookup_elem(&devs, &slot);
-            if (d)
-                d->dev = dev;
-        }
+    for (int i = 0; i < EM_BLK_MAX_DEVS; i++) {
+        __u32 cur = *(volatile __u32 *)&slot_dev[i];
+        if (cur == dev)
+            return i;
+        if (cur)
+            continue;
+        cur = __sync_val_compare_and_swap(&slot_dev[i], 0, dev);
+        if (cur == dev)
+            return i; /* another CPU claimed it for the same disk */
+        if (cur)
+            continue; /* another CPU claimed it for another disk */
+        __u32 slot = i;
+        struct em_blk_dev *d = bpf_map_lookup_elem(&devs, &slot);
+        if (d)
+            d->dev = dev;
+        __sync_fetch_and_add(&ndevs, 1);
+        return i;
     }
-    *slot_out = slot;
-    return bpf_map_lookup_elem(&devs, &slot);
+    __sync_fetch_and_add(&dropped_devs, 1);
+    return -1;
 }
 
 /* A write of pages the tree dirtied (flushed by writeback, whoever runs it)
  * is the tree's: consume the credit of the first page's inode. */
 static __always_inline int consume_credit(struct request *rq, __u64 bytes)
 {
-    struct bio *bio = BPF_CORE_READ(rq, bio);
+    if (!*(volatile __u64 *)&credits)
+        return 0;
+    struct bio *bio = rq->bio;
     if (!bio)
         return 0;
-    struct bio_vec *bv = BPF_CORE_READ(bio, bi_io_vec);
+    struct bio_vec *bv = bio->bi_io_vec;
     if (!bv)
         return 0;
-    struct page *pg = BPF_CORE_READ(bv, bv_page);
+    struct page *pg = bv->bv_page;
     if (!pg)
         return 0;
+    /* A tagged pointer, read as a number (as the verifier wants). */
     unsigned long mapping = (unsigned long)BPF_CORE_READ(pg, mapping);
     /* Low bits tag anonymous and movable pages (O_DIRECT user buffers). */
     if (!mapping || (mapping & 3))
@@ -206,6 +244,28 @@ static __always_inline int consume_credit(struct request *rq, __u64 bytes)
     if (old < (__s64)bytes) /* do not go below zero */
         __sync_fetch_and_add(c, (__s64)bytes - old);
     return 1;
+}
+
+static long sweep_idle(struct bpf_map *map, __u64 *key, struct rq_info *ri, void *ctx)
+{
+    if (ri->state == RQ_IDLE)
+        bpf_map_delete_elem(map, key);
+    return 0;
+}
+
+/* A new entry for a request seen for the first time; NULL when none can be
+ * made (counted). */
+static __always_inline struct rq_info *rq_new(__u64 *key, __u8 state, __u8 tree)
+{
+    struct rq_info ri = {.state = state, .tree = tree};
+    if (bpf_map_update_elem(&rqs, key, &ri, BPF_ANY)) {
+        bpf_for_each_map_elem(&rqs, sweep_idle, NULL, 0);
+        if (bpf_map_update_elem(&rqs, key, &ri, BPF_ANY)) {
+            __sync_fetch_and_add(&dropped_rqs, 1);
+            return NULL;
+        }
+    }
+    return bpf_map_lookup_elem(&rqs, key);
 }
 
 static __always_inline void busy_start(struct em_blk_acct *a, __u64 now)
@@ -240,9 +300,17 @@ int BPF_PROG(em_io_start, struct request *rq)
     if (!rq)
         return 0;
     __u64 key = (__u64)rq;
-    struct rq_info ri = {.tree = in_tree()};
-    if (bpf_map_update_elem(&rqs, &key, &ri, BPF_ANY))
-        __sync_fetch_and_add(&dropped_rqs, 1);
+    __u8 tree = in_tree();
+    struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
+    if (!ri) {
+        rq_new(&key, RQ_STARTED, tree);
+        return 0;
+    }
+    /* An entry left issued belongs to a request whose completion was not
+     * seen; a new request at this address starts afresh (as the delete and
+     * insert of before did). */
+    ri->tree = tree;
+    ri->state = RQ_STARTED;
     return 0;
 }
 
@@ -253,37 +321,41 @@ int BPF_PROG(em_rq_issue, struct request *rq)
         return 0;
     __u64 key = (__u64)rq;
     struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
-    if (!ri) {
+    if (ri && ri->state == RQ_ISSUED)
+        return 0;
+    __u8 tree = 0;
+    if (ri && ri->state == RQ_STARTED)
+        tree = ri->tree;
+    else if (tree_scope)
         /* Built before we attached, or not through block_io_start (flush
          * requests, older kernels): the issuer is the best guess. */
-        struct rq_info fresh = {.tree = in_tree()};
-        if (bpf_map_update_elem(&rqs, &key, &fresh, BPF_ANY)) {
-            __sync_fetch_and_add(&dropped_rqs, 1);
-            return 0;
-        }
-        ri = bpf_map_lookup_elem(&rqs, &key);
-        if (!ri)
-            return 0;
-    }
-    if (ri->issued)
-        return 0;
+        tree = in_tree();
     __u32 dev = disk_dev(rq);
     if (!dev)
         return 0;
-    __u32 slot = 0;
-    struct em_blk_dev *d = dev_for(dev, &slot);
+    int slot = slot_of(dev);
+    if (slot < 0)
+        return 0;
+    __u32 uslot = slot;
+    struct em_blk_dev *d = bpf_map_lookup_elem(&devs, &uslot);
     if (!d)
         return 0;
-    __u8 op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_BITS_MASK;
-    __u64 len = BPF_CORE_READ(rq, __data_len);
-    /* Merges are over by now, so the whole request consumes credit. */
-    if (op == OP_WRITE && len && consume_credit(rq, len))
-        ri->tree = 1;
-    ri->slot = slot;
+    if (!ri) {
+        ri = rq_new(&key, RQ_IDLE, 0);
+        if (!ri)
+            return 0;
+    }
+    __u8 op = rq->cmd_flags & REQ_OP_BITS_MASK;
+    __u64 len = rq->__data_len;
+    /* Merges are over by now, so the whole request consumes credit (also
+     * when the tree writes its pages itself, so that no credit is left). */
+    if (tree_scope && op == OP_WRITE && len && consume_credit(rq, len))
+        tree = 1;
+    ri->slot = uslot;
     ri->op = op;
+    ri->tree = tree;
     ri->remaining = len;
-    ri->issued = 1;
-    __u8 tree = ri->tree;
+    ri->state = RQ_ISSUED;
     __u64 now = bpf_ktime_get_ns();
     bpf_spin_lock(&d->lock);
     busy_start(&d->all, now);
@@ -298,15 +370,23 @@ int BPF_PROG(em_rq_complete, struct request *rq, blk_status_t error, unsigned in
 {
     __u64 key = (__u64)rq;
     struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
-    if (!ri || !ri->issued)
+    if (!ri)
         return 0;
+    if (ri->state != RQ_ISSUED) {
+        /* Ended without being issued (the original of a flush sequence):
+         * nothing to count, and what io_start remembered is spent. */
+        ri->state = RQ_IDLE;
+        return 0;
+    }
     __u32 slot = ri->slot;
     struct em_blk_dev *d = bpf_map_lookup_elem(&devs, &slot);
     if (!d)
         return 0;
     /* A request may complete in parts (one call per part). */
     int done = nr_bytes >= ri->remaining;
-    if (!done)
+    if (done)
+        ri->state = RQ_IDLE;
+    else
         ri->remaining -= nr_bytes;
     __u8 op = ri->op, tree = ri->tree;
     __u64 now = bpf_ktime_get_ns();
@@ -320,22 +400,21 @@ int BPF_PROG(em_rq_complete, struct request *rq, blk_status_t error, unsigned in
             busy_stop(&d->tree, now);
     }
     bpf_spin_unlock(&d->lock);
-    if (done)
-        bpf_map_delete_elem(&rqs, &key);
     return 0;
 }
 
-/* A requeued request leaves the device and will be issued again. */
+/* A requeued request leaves the device and will be issued again, as the
+ * same submitter's. */
 SEC("tp_btf/block_rq_requeue")
 int BPF_PROG(em_rq_requeue, struct request *rq)
 {
     __u64 key = (__u64)rq;
     struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
-    if (!ri || !ri->issued)
+    if (!ri || ri->state != RQ_ISSUED)
         return 0;
     __u32 slot = ri->slot;
     struct em_blk_dev *d = bpf_map_lookup_elem(&devs, &slot);
-    ri->issued = 0;
+    ri->state = RQ_STARTED;
     if (!d)
         return 0;
     __u8 tree = ri->tree;
@@ -350,9 +429,6 @@ int BPF_PROG(em_rq_requeue, struct request *rq)
 
 static __always_inline void credit_dirty(struct address_space *mapping, __u64 pages)
 {
-    /* Tracepoint arguments may be NULL: the verifier wants them checked. */
-    if (!mapping || !in_tree())
-        return;
     struct inode_key k = {};
     if (inode_key_of(BPF_CORE_READ(mapping, host), &k))
         return;
@@ -366,7 +442,9 @@ static __always_inline void credit_dirty(struct address_space *mapping, __u64 pa
         c = bpf_map_lookup_elem(&dirty_credit, &k);
         if (c)
             __sync_fetch_and_add(c, bytes);
+        return;
     }
+    __sync_fetch_and_add(&credits, 1);
 }
 
 static __always_inline __u64 folio_pages(struct folio *folio)
@@ -386,11 +464,12 @@ static __always_inline __u64 folio_pages(struct folio *folio)
     return n ? n : 1;
 }
 
-/* A clean folio turns dirty, in the dirtier's context. */
+/* A clean folio turns dirty, in the dirtier's context. Tracepoint arguments
+ * may be NULL: the verifier wants them checked. */
 SEC("tp_btf/writeback_dirty_folio")
 int BPF_PROG(em_dirty_folio, struct folio *folio, struct address_space *mapping)
 {
-    if (!folio)
+    if (!folio || !mapping || !in_tree())
         return 0;
     credit_dirty(mapping, folio_pages(folio));
     return 0;
@@ -400,6 +479,8 @@ int BPF_PROG(em_dirty_folio, struct folio *folio, struct address_space *mapping)
 SEC("tp_btf/writeback_dirty_page")
 int BPF_PROG(em_dirty_page, struct page *page, struct address_space *mapping)
 {
+    if (!mapping || !in_tree())
+        return 0;
     credit_dirty(mapping, 1);
     return 0;
 }
@@ -416,6 +497,8 @@ int BPF_PROG(em_fork, struct task_struct *parent, struct task_struct *child)
     __u8 one = 1;
     if (bpf_map_update_elem(&tree_pids, &ctgid, &one, BPF_ANY))
         __sync_fetch_and_add(&dropped_pids, 1);
+    else
+        __sync_fetch_and_add(&tree_gen, 1);
     return 0;
 }
 
@@ -428,6 +511,7 @@ int BPF_PROG(em_exit, struct task_struct *p)
     if (BPF_CORE_READ(p, signal, live.counter) != 0)
         return 0;
     __u32 tgid = BPF_CORE_READ(p, tgid);
-    bpf_map_delete_elem(&tree_pids, &tgid);
+    if (bpf_map_delete_elem(&tree_pids, &tgid) == 0)
+        __sync_fetch_and_add(&tree_gen, 1);
     return 0;
 }
