@@ -25,6 +25,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 # enum em_error
 EM_OK = 0
 EM_ERR_INVALID = -1
+EM_ERR_NOT_FOUND = -6
 EM_ERR_STATE = -3
 
 # enum em_status
@@ -121,6 +122,7 @@ def _declare(lib):
     _sig(lib, "em_meter_new", c_int, ctypes.POINTER(Options), ctypes.POINTER(vp))
     _sig(lib, "em_meter_free", None, vp)
     _sig(lib, "em_meter_errmsg", c_char_p, vp)
+    _sig(lib, "em_meter_load_baseline", c_int, vp, c_char_p)
     _sig(lib, "em_begin", c_int, vp)
     _sig(lib, "em_end", c_int, vp)
     _sig(lib, "em_meter_report", vp, vp)

@@ -11,6 +11,7 @@ import json
 import math
 import numbers
 import threading
+import warnings
 import time
 
 import numpy as np
@@ -93,6 +94,9 @@ class EnergyMeter:
       is given) or "busy" (measured busy time; the default otherwise).
     - disk_power: per-device powers, {"nvme0n1": (active_w, idle_w), ...}.
     - no_bpf: never use eBPF (fallback sources only).
+    - baseline_file: the idle baseline to use (see ``energymeter calibrate``);
+      by default the stored one is used when there is one (use_baseline=False:
+      never). With a baseline, report() carries idle_joules and dynamic_joules.
     - no_estimates: never estimate (a component without a sensor is
       unavailable instead of modelled; estimates say status "estimated").
     - cpu_tdp_w, cpu_idle_w: the CPUs' power at full load and idle, watts,
@@ -108,7 +112,7 @@ class EnergyMeter:
                  label=None, include_idle=False, ignore_disk=False, interval_ms=None,
                  gpus=None, gpu_settle_ms=None, disk_scope=None, disk_time=None,
                  disk_power=None, no_bpf=False, no_estimates=False, cpu_tdp_w=None,
-                 cpu_idle_w=None):
+                 cpu_idle_w=None, baseline_file=None, use_baseline=True):
         self._meter = None
         self._lock = threading.RLock()
         self._running = False
@@ -222,6 +226,21 @@ class EnergyMeter:
                 raise ValueError(msg)
             raise EnergyMeterError(msg, err)
         self._meter = handle
+        self._load_baseline(baseline_file, use_baseline)
+
+    def _load_baseline(self, path, use):
+        """The idle baseline `energymeter calibrate` stored, as stat uses it."""
+        if path is None and not use:
+            return
+        lib = self._libh
+        err = lib.em_meter_load_baseline(self._meter, path.encode() if path else None)
+        if err == 0 or (path is None and err == _lib.EM_ERR_NOT_FOUND):
+            return
+        msg = _lib.decode(lib.em_meter_errmsg(self._meter)) or _lib.decode(lib.em_strerror(err))
+        if path is not None:
+            self.close()
+            raise EnergyMeterError(msg, err)
+        warnings.warn("energy_meter: %s (ignored)" % msg)
 
     # ------------------------------------------------------------ life cycle
     def _check(self, err):

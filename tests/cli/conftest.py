@@ -51,6 +51,8 @@ def em_env(root, extra=None):
     env.pop("ENERGYMETER_LOG", None)
     env["ENERGYMETER_SYSFS_ROOT"] = root
     env["ENERGYMETER_NVML_LIB"] = NO_NVML
+    # Hermetic: a baseline stored on this machine must not change reports.
+    env.setdefault("ENERGYMETER_BASELINE", "/nonexistent/energymeter-test/baseline.json")
     env.setdefault("LC_ALL", "C")
     if extra:
         env.update(extra)

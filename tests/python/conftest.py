@@ -61,6 +61,8 @@ def library():
 def clean_env(monkeypatch):
     monkeypatch.delenv("ENERGYMETER_LOG", raising=False)
     monkeypatch.setenv("ENERGYMETER_NVML_LIB", NO_NVML)
+    # Hermetic: a baseline stored on this machine must not change reports.
+    monkeypatch.setenv("ENERGYMETER_BASELINE", "/nonexistent/energymeter-test/baseline.json")
     d = tempfile.mkdtemp(prefix="em-empty-")
     monkeypatch.setenv("ENERGYMETER_SYSFS_ROOT", d)
     yield

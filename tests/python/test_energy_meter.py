@@ -7,6 +7,7 @@ counter: a package that mishandled wraps would be tens of percent off.
 """
 
 import ctypes
+import json
 import math
 import os
 import re
@@ -586,3 +587,34 @@ def test_version_matches_the_cli():
     out = subprocess.check_output([em_bin(), "--version"], text=True)
     assert energy_meter.library_version() in out
     assert not math.isnan(float(energy_meter.library_version().split(".")[0]))
+
+
+def test_stored_baseline_is_used(fake_tree, tmp_path, monkeypatch):
+    """Like stat: the baseline `energymeter calibrate` stored is used when there
+    is one, giving idle_joules + dynamic_joules = joules; a named file that
+    does not exist is an error; use_baseline=False ignores the stored one."""
+    tree = fake_tree("intel1")
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({
+        "schema": "energymeter-baseline/1", "created": "2026-11-25T00:00:00Z", "duration_s": 1,
+        "components": {"cpu": {"watts": 20.0, "devices": {"package-0": 20.0}}}}))
+    monkeypatch.setenv("ENERGYMETER_BASELINE", str(path))
+    with tree.writer():
+        em = EnergyMeter(label="baseline")
+        em.begin()
+        time.sleep(0.4)
+        em.end()
+    cpu = em.report()["components"]["cpu"]
+    assert abs(cpu["idle_joules"] - 20.0 * em.report()["duration_s"]) < 1e-5, cpu
+    assert abs(cpu["idle_joules"] + cpu["dynamic_joules"] - cpu["joules"]) < 1e-5, cpu
+    assert abs(cpu["dynamic_joules"]) < 0.03 * cpu["joules"] + 0.05, cpu
+    em.close()
+
+    em = EnergyMeter(use_baseline=False)
+    em.begin()
+    em.end()
+    assert "idle_joules" not in em.report()["components"]["cpu"]
+    em.close()
+
+    with pytest.raises(EnergyMeterError, match="calibrate"):
+        EnergyMeter(baseline_file=str(tmp_path / "missing.json"))
