@@ -146,8 +146,15 @@ static int add_event(struct em_source *s, struct em_probe *probe, const char *di
     uint64_t config = 0;
     double scale = 0;
     int ev_err = read_event(dir, k->event, &config, &scale), err;
-    if (ev_err == EM_ERR_NOT_FOUND)
-        return 0; /* this PMU has no such event */
+    if (ev_err == EM_ERR_NOT_FOUND) {
+        /* This PMU has no such event. For the components in the total, say
+         * so: it is why they are not measured here. */
+        if (!k->in_total)
+            return 0;
+        char why[128];
+        snprintf(why, sizeof why, "the perf power PMU has no %s event", k->event);
+        return em_probe_add_zone(probe, k->event, k->component, NULL, dir, why, NULL);
+    }
     for (size_t i = 0; i < ncpus; i++) {
         char device[EM_NAME_MAX], name[64], path[PATH_MAX + 64];
         const char *fix = NULL;

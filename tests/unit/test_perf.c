@@ -29,7 +29,8 @@ struct opened {
 static void open_perf(struct opened *o)
 {
     o->src = (struct em_source){.ops = &em_src_rapl_perf};
-    o->probe = (struct em_probe){.source = em_src_rapl_perf.name};
+    o->probe =
+        (struct em_probe){.source = em_src_rapl_perf.name, .serves = em_src_rapl_perf.serves};
     o->err = o->src.ops->open(&o->src, &o->probe);
 }
 
@@ -118,6 +119,30 @@ static void test_cpumask_ranges_and_malformed(void **state)
     fakefs_cleanup(&f);
 }
 
+/* A PMU without energy-pkg (a VM's, with only energy-psys): cpu's reason says so. */
+static void test_missing_package_event(void **state)
+{
+    (void)state;
+    struct fakefs f;
+    fakefs_init(&f);
+    build_pmu(&f, "0\n");
+    fakefs_unlink(&f, PMU "/events/energy-pkg");
+    struct opened o;
+    open_perf(&o);
+    assert_int_equal(o.err, 0);
+    const struct em_zone_info *z = zone(&o.probe, "energy-pkg");
+    assert_non_null(z);
+    assert_false(z->usable);
+    assert_string_equal(z->component, "cpu");
+    char *why = em_probe_component_reason(&o.probe, 1, "cpu");
+    assert_non_null(strstr(why, "no energy-pkg event"));
+    free(why);
+    /* Extras that are missing are not worth a line. */
+    assert_null(zone(&o.probe, "energy-cores"));
+    close_perf(&o);
+    fakefs_cleanup(&f);
+}
+
 static void test_no_pmu(void **state)
 {
     (void)state;
@@ -171,6 +196,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fake_pmu_parsed_not_opened),
         cmocka_unit_test(test_cpumask_ranges_and_malformed),
+        cmocka_unit_test(test_missing_package_event),
         cmocka_unit_test(test_no_pmu),
         cmocka_unit_test(test_real_pmu),
     };
