@@ -20,35 +20,17 @@ struct listing {
 
 static void listing_free(struct listing *l)
 {
-    for (size_t k = 0; k < l->n; k++) {
-        if (l->src[k].ops && l->src[k].ops->close)
-            l->src[k].ops->close(&l->src[k]);
-        free(l->src[k].ch);
-        em_probe_clear(&l->probes[k]);
-    }
-    free(l->src);
-    free(l->probes);
+    if (l->src)
+        em_sources_close(l->src, l->probes, l->n);
+    else
+        free(l->probes);
 }
 
+/* cfg NULL: every method is probed, whatever a meter's options would pick. */
 static int listing_open(struct listing *l)
 {
-    size_t n = 0;
-    while (em_source_table[n])
-        n++;
-    l->src = calloc(n ? n : 1, sizeof *l->src);
-    l->probes = calloc(n ? n : 1, sizeof *l->probes);
-    if (!l->src || !l->probes)
-        return EM_ERR_NOMEM;
-    for (size_t k = 0; k < n; k++) {
-        l->src[k].ops = em_source_table[k];
-        l->probes[k].source = em_source_table[k]->name;
-        l->probes[k].serves = em_source_table[k]->serves;
-        l->n = k + 1;
-        int err = l->src[k].ops->open(&l->src[k], &l->probes[k]);
-        if (err)
-            return err;
-    }
-    return em_sources_resolve(l->src, l->probes, l->n);
+    char msg[256];
+    return em_sources_open(NULL, &l->src, &l->probes, &l->n, msg, sizeof msg);
 }
 
 /* The source whose channels serve component, or NULL. */

@@ -191,6 +191,17 @@ static void read_source(em_meter *m, struct em_source *s)
     }
 }
 
+/* One sampler reading of channel i of s, and when it is due next (lock held). */
+static void sample_channel(em_meter *m, struct em_source *s, size_t i)
+{
+    struct em_channel *ch = &s->ch[i];
+    uint64_t raw;
+    int err = s->ops->read(s, i, &raw);
+    double t = em_now_mono();
+    account(m, ch, err, raw, t, 0);
+    ch->next_due = t + ch->period_s;
+}
+
 /* Append a time-series sample at t: cumulative joules of every channel. */
 static void record_sample(em_meter *m, double t)
 {
@@ -228,13 +239,8 @@ static void series_tick(em_meter *m)
         struct em_source *s = &m->src[k];
         for (size_t i = 0; i < s->nch; i++) {
             struct em_channel *ch = &s->ch[i];
-            if (!ch->started)
-                continue;
-            uint64_t raw;
-            int err = s->ops->read(s, i, &raw);
-            double t = em_now_mono();
-            account(m, ch, err, raw, t, 0);
-            ch->next_due = t + ch->period_s;
+            if (ch->started)
+                sample_channel(m, s, i);
         }
     }
     record_sample(m, em_now_mono());
@@ -249,13 +255,8 @@ static void sample_due(em_meter *m)
         for (size_t i = 0; i < s->nch; i++) {
             struct em_channel *ch = &s->ch[i];
             /* Channels due within a millisecond are read together. */
-            if (!ch->started || ch->next_due > now + 0.001)
-                continue;
-            uint64_t raw;
-            int err = s->ops->read(s, i, &raw);
-            double t = em_now_mono();
-            account(m, ch, err, raw, t, 0);
-            ch->next_due = t + ch->period_s;
+            if (ch->started && ch->next_due <= now + 0.001)
+                sample_channel(m, s, i);
         }
     }
 }
@@ -403,23 +404,12 @@ static int copy_options(em_meter *m, const em_options *opts)
 
 static int open_sources(em_meter *m)
 {
-    size_t n = 0, maxch = 1;
-    while (em_source_table[n])
-        n++;
-    m->src = calloc(n ? n : 1, sizeof *m->src);
-    m->probes = calloc(n ? n : 1, sizeof *m->probes);
-    if (!m->src || !m->probes)
-        return set_error(NULL, EM_ERR_NOMEM, "out of memory");
-    for (size_t k = 0; k < n; k++) {
-        m->src[k].ops = em_source_table[k];
-        m->src[k].cfg = &m->cfg;
-        m->probes[k].source = em_source_table[k]->name;
-        m->probes[k].serves = em_source_table[k]->serves;
-        m->nsrc = k + 1;
-        int err = m->src[k].ops->open(&m->src[k], &m->probes[k]);
-        if (err)
-            return set_error(NULL, err, "opening source %s: %s", em_source_table[k]->name,
-                             em_strerror(err));
+    size_t maxch = 1;
+    int err =
+        em_sources_open(&m->cfg, &m->src, &m->probes, &m->nsrc, new_errmsg, sizeof new_errmsg);
+    if (err)
+        return err;
+    for (size_t k = 0; k < m->nsrc; k++) {
         for (size_t i = 0; i < m->src[k].nch; i++)
             m->src[k].ch[i].index = m->nchannels + i;
         m->nchannels += m->src[k].nch;
@@ -429,9 +419,6 @@ static int open_sources(em_meter *m)
                m->src[k].nch, m->probes[k].reason ? ": " : "",
                m->probes[k].reason ? m->probes[k].reason : "");
     }
-    int err = em_sources_resolve(m->src, m->probes, m->nsrc);
-    if (err)
-        return set_error(NULL, err, "out of memory");
     m->scratch_raw = calloc(maxch, sizeof *m->scratch_raw);
     m->scratch_err = calloc(maxch, sizeof *m->scratch_err);
     m->scratch_t = calloc(maxch, sizeof *m->scratch_t);
@@ -501,14 +488,10 @@ void em_meter_free(em_meter *m)
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->thread, NULL);
     }
-    for (size_t k = 0; k < m->nsrc; k++) {
-        if (m->src[k].ops->close)
-            m->src[k].ops->close(&m->src[k]);
-        free(m->src[k].ch);
-        em_probe_clear(&m->probes[k]);
-    }
-    free(m->src);
-    free(m->probes);
+    if (m->src)
+        em_sources_close(m->src, m->probes, m->nsrc);
+    else
+        free(m->probes);
     free(m->scratch_raw);
     free(m->scratch_err);
     free(m->scratch_t);

@@ -176,3 +176,45 @@ int em_sources_resolve(struct em_source *src, struct em_probe *probes, size_t n)
     }
     return 0;
 }
+
+int em_sources_open(const struct em_config *cfg, struct em_source **src, struct em_probe **probes,
+                    size_t *n, char *msg, size_t msgsz)
+{
+    size_t total = 0;
+    while (em_source_table[total])
+        total++;
+    *n = 0;
+    *src = calloc(total ? total : 1, sizeof **src);
+    *probes = calloc(total ? total : 1, sizeof **probes);
+    if (!*src || !*probes) {
+        snprintf(msg, msgsz, "out of memory");
+        return EM_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < total; k++) {
+        const struct em_source_ops *ops = em_source_table[k];
+        (*src)[k] = (struct em_source){.ops = ops, .cfg = cfg};
+        (*probes)[k] = (struct em_probe){.source = ops->name, .serves = ops->serves};
+        *n = k + 1;
+        int err = ops->open(&(*src)[k], &(*probes)[k]);
+        if (err) {
+            snprintf(msg, msgsz, "opening source %s: %s", ops->name, em_strerror(err));
+            return err;
+        }
+    }
+    int err = em_sources_resolve(*src, *probes, *n);
+    if (err)
+        snprintf(msg, msgsz, "out of memory");
+    return err;
+}
+
+void em_sources_close(struct em_source *src, struct em_probe *probes, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (src[k].ops && src[k].ops->close)
+            src[k].ops->close(&src[k]);
+        free(src[k].ch);
+        em_probe_clear(&probes[k]);
+    }
+    free(src);
+    free(probes);
+}

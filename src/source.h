@@ -157,6 +157,16 @@ struct em_source {
  */
 EM_INTERNAL int em_sources_resolve(struct em_source *src, struct em_probe *probes, size_t n);
 
+/*
+ * Open every source of the table (cfg NULL: probe everything, as `list`
+ * does), then resolve which one serves each component. *src, *probes and *n
+ * are set even on failure, for em_sources_close(). On failure msg names the
+ * source.
+ */
+EM_INTERNAL int em_sources_open(const struct em_config *cfg, struct em_source **src,
+                                struct em_probe **probes, size_t *n, char *msg, size_t msgsz);
+EM_INTERNAL void em_sources_close(struct em_source *src, struct em_probe *probes, size_t n);
+
 /* Add a channel to s (grows s->ch). NULL when out of memory. */
 EM_INTERNAL struct em_channel *em_source_add_channel(struct em_source *s, const char *component,
                                                      const char *device, const char *path,
