@@ -47,6 +47,9 @@ TEST_DEPS :=
 GEN_HEADERS :=
 EXTRA_CFLAGS :=
 BENCH_DEPS :=
+# The first rule of the included files must not become the default goal.
+.DEFAULT_GOAL := all
+
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: all deps run test unit pytest check-asan check-valgrind bench install uninstall clean format \
