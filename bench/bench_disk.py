@@ -6,7 +6,11 @@ original tool's approach, on a loop device made for the run.
    device, IOPS with the eBPF source attached (fio runs under
    `energymeter stat`) and detached (under `energymeter stat --no-bpf`), in
    --pairs back-to-back pairs (A B, B A, ...) of --seconds each; the median
-   of the per-pair losses, with their spread. Target: under 2 % loss.
+   of the per-pair losses with a bootstrap 90 % interval, for each placement
+   of fio and the loop worker (see Placement), and the programs' own time
+   per request from the kernel's BPF statistics. Target: under 2 % loss.
+   The one-cpu and two-cpu placements change the system-wide workqueue CPU
+   mask for their runs and put it back after.
 2. Start-up: the original spawned bpftrace with a one-liner; the time from
    starting it until its probes are attached (its BEGIN block runs) vs our
    em_meter_new() (load + attach) and em_begin()+em_end().
@@ -21,8 +25,9 @@ mounted (as on our VMs), it is mounted for the run and unmounted after.
 import argparse
 import ctypes
 import json
-import select
 import os
+import random
+import select
 import shutil
 import signal
 import statistics
@@ -82,19 +87,77 @@ class Loop:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def fio_iops(dev, seconds, prefix, env):
+WQ_CPUMASK = "/sys/devices/virtual/workqueue/cpumask"
+BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
+PROGS = ("em_io_start", "em_rq_issue", "em_rq_complete")
+
+
+def fio_cmd(dev, seconds, out, extra=()):
+    return ["fio", "--name=w", "--filename=" + dev, "--rw=randwrite", "--bs=4k", "--direct=1",
+            "--ioengine=psync", "--size=128M", "--time_based", "--runtime=%g" % seconds,
+            "--output-format=json", "--output=" + out] + list(extra)
+
+
+def fio_iops(dev, seconds, prefix, env, extra=()):
     out = os.path.join(tempfile.gettempdir(), "em-bench-fio-%d.json" % os.getpid())
-    cmd = list(prefix) + ["fio", "--name=w", "--filename=" + dev, "--rw=randwrite", "--bs=4k",
-                          "--direct=1", "--ioengine=psync", "--size=128M", "--time_based",
-                          "--runtime=%g" % seconds, "--output-format=json", "--output=" + out]
-    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    subprocess.run(list(prefix) + fio_cmd(dev, seconds, out, extra), check=True, env=env,
+                   capture_output=True)
     with open(out) as f:
         iops = json.load(f)["jobs"][0]["write"]["iops"]
     os.unlink(out)
     return iops
 
 
-def bench_overhead(em, loop, pairs, seconds, env):
+class Placement:
+    """Where fio and the loop device's worker run.
+
+    default: wherever the scheduler puts them. On a 2-core VM that is
+    sometimes one CPU (about 170,000 IOPS) and sometimes two (the worker
+    wakes fio on the other CPU: 13,000-40,000 IOPS). Runs mix both in
+    varying shares, and anything that changes how long either side runs
+    (the programs do) changes the mix, so this placement measures the
+    scheduler as much as the programs.
+    one-cpu: fio pinned to CPU 0 and the unbound workqueues (the loop
+    worker) confined to CPU 0 for the run. The worst case for the overhead:
+    nothing waits, the whole request path costs ~6 us of CPU, so the
+    programs' fixed cost per request is the largest share it can be.
+    two-cpu: fio on CPU 0, the loop worker on CPU 1: the submitter sleeps
+    until the other side completes the request and wakes it, as with a
+    device that works on its own and interrupts."""
+
+    MASKS = {"one-cpu": "1", "two-cpu": "2"}
+
+    def __init__(self, name):
+        self.name = name
+        self.saved = None
+        self.fio_extra = ["--cpus_allowed=0"] if name in self.MASKS else []
+
+    def available(self):
+        if self.name == "default":
+            return None
+        if self.name not in self.MASKS:
+            return "unknown placement"
+        if os.cpu_count() < 2 and self.name == "two-cpu":
+            return "needs two CPUs"
+        if not os.access(WQ_CPUMASK, os.W_OK):
+            return "%s is not writable" % WQ_CPUMASK
+        return None
+
+    def __enter__(self):
+        if self.name in self.MASKS:
+            with open(WQ_CPUMASK) as f:
+                self.saved = f.read().strip()
+            with open(WQ_CPUMASK, "w") as f:
+                f.write(self.MASKS[self.name])
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            with open(WQ_CPUMASK, "w") as f:
+                f.write(self.saved)
+
+
+def bench_overhead(em, loop, pairs, seconds, env, place):
     """IOPS with the eBPF source attached vs detached, in pairs run back to
     back (attached first in every other pair), so that the drift of a noisy
     VM (other tenants, the loop device's page cache filling) hits both sides
@@ -103,15 +166,15 @@ def bench_overhead(em, loop, pairs, seconds, env):
     Returns the per-pair losses in %, and the IOPS of each side."""
     attached = [em, "stat", "-o", "/dev/null", "--"]
     detached = [em, "stat", "--no-bpf", "-o", "/dev/null", "--"]
-    fio_iops(loop.dev, 1.0, [], env)  # warm-up, not counted
+    fio_iops(loop.dev, 1.0, [], env, place.fio_extra)  # warm-up, not counted
     losses, on, off = [], [], []
     for i in range(pairs):
         if i % 2:
-            a = fio_iops(loop.dev, seconds, attached, env)
-            d = fio_iops(loop.dev, seconds, detached, env)
+            a = fio_iops(loop.dev, seconds, attached, env, place.fio_extra)
+            d = fio_iops(loop.dev, seconds, detached, env, place.fio_extra)
         else:
-            d = fio_iops(loop.dev, seconds, detached, env)
-            a = fio_iops(loop.dev, seconds, attached, env)
+            d = fio_iops(loop.dev, seconds, detached, env, place.fio_extra)
+            a = fio_iops(loop.dev, seconds, attached, env, place.fio_extra)
         on.append(a)
         off.append(d)
         losses.append(100.0 * (d - a) / d)
@@ -121,6 +184,72 @@ def bench_overhead(em, loop, pairs, seconds, env):
 def quartiles(xs):
     q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
     return q[0], q[2]
+
+
+def median_ci(xs, level=0.90, resamples=4000):
+    """Bootstrap confidence interval of the median (fixed seed: the same
+    data give the same interval)."""
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(resamples))
+    lo = meds[int((1 - level) / 2 * resamples)]
+    hi = meds[min(resamples - 1, int((1 + level) / 2 * resamples))]
+    return lo, hi
+
+
+def verdict(lo, hi, target):
+    if hi < target:
+        return "met"
+    if lo >= target:
+        return "NOT met"
+    return "not shown: the interval straddles it"
+
+
+def prog_times(em, loop, seconds, env, place):
+    """Each program's own run time per call, from the kernel's BPF run-time
+    statistics (kernel.bpf_stats_enabled, on for this run only: it adds two
+    clock reads per call, so these runs are not among the IOPS pairs)."""
+    if not shutil.which("bpftool") or not os.access(BPF_STATS, os.W_OK):
+        return None
+    with open(BPF_STATS) as f:
+        saved = f.read().strip()
+    progs = os.path.join(loop.dir, "progs.json")
+    out = os.path.join(loop.dir, "fio-stats.json")
+    # bpftool runs inside the measured command, while the programs exist.
+    script = "%s && bpftool prog show -j > %s" % (
+        " ".join(fio_cmd(loop.dev, seconds, out, place.fio_extra)), progs)
+    try:
+        with open(BPF_STATS, "w") as f:
+            f.write("1")
+        subprocess.run([em, "stat", "-o", "/dev/null", "--", "sh", "-c", script], check=True,
+                       env=env, capture_output=True)
+    finally:
+        with open(BPF_STATS, "w") as f:
+            f.write(saved)
+    with open(progs) as f:
+        listed = json.load(f)
+    ns = {}
+    for p in listed:
+        if p.get("name") in PROGS and p.get("run_cnt"):
+            ns[p["name"]] = p["run_time_ns"] / p["run_cnt"]
+    return ns
+
+
+def report_overhead(place, losses, on, off, times):
+    lo, hi = median_ci(losses)
+    q1, q3 = quartiles(losses)
+    med = statistics.median(losses)
+    don, doff = statistics.median(on), statistics.median(off)
+    print("  placement %s:" % place.name)
+    print("    IOPS median: detached %8.0f, attached %8.0f; per request %.2f us, +%.0f ns attached"
+          % (doff, don, 1e6 / doff, 1e9 / don - 1e9 / doff))
+    print("    IOPS loss, median of per-pair losses  %6.2f %%  (90 %% CI %.2f .. %.2f %%)"
+          "   target < 2 %%: %s" % (med, lo, hi, verdict(lo, hi, 2.0)))
+    print("    per-pair spread: quartiles %.2f .. %.2f %%, range %.2f .. %.2f %%"
+          % (q1, q3, min(losses), max(losses)))
+    if times:
+        print("    programs' own time per call (bpf_stats): %s; %.0f ns per request"
+              % (", ".join("%s %.0f ns" % (k[3:], times[k]) for k in PROGS if k in times),
+                 sum(times.values())))
 
 
 def ensure_tracefs():
@@ -262,6 +391,9 @@ def main():
     ap.add_argument("--pairs", type=int, default=20,
                     help="attached/detached fio pairs for the overhead (default 20)")
     ap.add_argument("--seconds", type=float, default=1.5, help="length of one fio run")
+    ap.add_argument("--placements", default="default,one-cpu,two-cpu",
+                    help="where fio and the loop worker run: default, one-cpu, two-cpu "
+                         "(comma-separated)")
     a = ap.parse_args()
     em = os.path.abspath(os.path.join(a.build, "energymeter"))
     lib = os.path.abspath(os.path.join(a.build, "libenergymeter.so"))
@@ -315,22 +447,22 @@ def main():
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else "/var/tmp"
         loop = Loop(192, shm)
         try:
-            losses, on, off = bench_overhead(em, loop, a.pairs, a.seconds, env)
-            where = "%s (image in %s)" % (loop.name, shm)
+            print("fio 4 KiB O_DIRECT randwrite (psync, queue depth 1) on %s (image in %s), "
+                  "%d attached/detached pairs of %g s:" % (loop.name, shm, a.pairs, a.seconds))
+            for name in a.placements.split(","):
+                place = Placement(name)
+                why = place.available()
+                if why:
+                    print("  placement %s: skipped: %s" % (name, why))
+                    continue
+                with place:
+                    losses, on, off = bench_overhead(em, loop, a.pairs, a.seconds, env, place)
+                    times = prog_times(em, loop, a.seconds, env, place)
+                report_overhead(place, losses, on, off, times)
         finally:
             loop.close()
         loop = Loop(512)
         try:
-            q1, q3 = quartiles(losses)
-            print("fio 4 KiB O_DIRECT randwrite on %s, %d attached/detached pairs of %g s:"
-                  % (where, a.pairs, a.seconds))
-            print("  IOPS median: detached %8.0f, attached %8.0f" % (statistics.median(off),
-                                                                   statistics.median(on)))
-            print("  IOPS loss, median of per-pair losses  %6.2f %%   (target < 2 %%: %s)"
-                  % (statistics.median(losses),
-                     "met" if statistics.median(losses) < 2.0 else "NOT met"))
-            print("  per-pair spread: quartiles %.2f .. %.2f %%, range %.2f .. %.2f %%"
-                  % (q1, q3, min(losses), max(losses)))
             rows = bench_bytes(em, loop, env, use_bt)
         finally:
             loop.close()

@@ -17,7 +17,8 @@
  * credit is the tree's and consumes it.
  *
  * Busy time is exact: under a per-disk lock, the first request in flight
- * opens a busy period and the last completion closes it.
+ * opens a busy period and the last completion closes it; only those two
+ * events read the clock.
  */
 #include "vmlinux.h"
 
@@ -268,6 +269,33 @@ static __always_inline struct rq_info *rq_new(__u64 *key, __u8 state, __u8 tree)
     return bpf_map_lookup_elem(&rqs, key);
 }
 
+/* Whether a request starting (dir > 0) or ending (dir < 0) now opens or
+ * closes a busy period of the disk, the only moments that need the time:
+ * with requests queued deep, most pass without reading the clock (35-40 ns
+ * a read on our VMs, a third of what a program costs). Read under the lock
+ * it is exact; read before it, a hint. */
+static __always_inline int busy_edge(struct em_blk_dev *d, int tree, int dir)
+{
+    __s64 at = dir > 0 ? 0 : 1;
+    return *(volatile __s64 *)&d->all.inflight <= at ||
+           (tree && *(volatile __s64 *)&d->tree.inflight <= at);
+}
+
+/* Takes the disk's lock with the time in *now when the event opens or
+ * closes a busy period. The clock is read before the lock when the hint
+ * says so (no helper may be called under it); should the hint have been
+ * wrong, the lock is dropped to read it and taken again. */
+static __always_inline void lock_timed(struct em_blk_dev *d, int tree, int dir, __u64 *now)
+{
+    *now = busy_edge(d, tree, dir) ? bpf_ktime_get_ns() : 0;
+    bpf_spin_lock(&d->lock);
+    if (!*now && busy_edge(d, tree, dir)) {
+        bpf_spin_unlock(&d->lock);
+        *now = bpf_ktime_get_ns();
+        bpf_spin_lock(&d->lock);
+    }
+}
+
 static __always_inline void busy_start(struct em_blk_acct *a, __u64 now)
 {
     if (a->inflight++ == 0)
@@ -356,8 +384,8 @@ int BPF_PROG(em_rq_issue, struct request *rq)
     ri->tree = tree;
     ri->remaining = len;
     ri->state = RQ_ISSUED;
-    __u64 now = bpf_ktime_get_ns();
-    bpf_spin_lock(&d->lock);
+    __u64 now;
+    lock_timed(d, tree, 1, &now);
     busy_start(&d->all, now);
     if (tree)
         busy_start(&d->tree, now);
@@ -389,8 +417,11 @@ int BPF_PROG(em_rq_complete, struct request *rq, blk_status_t error, unsigned in
     else
         ri->remaining -= nr_bytes;
     __u8 op = ri->op, tree = ri->tree;
-    __u64 now = bpf_ktime_get_ns();
-    bpf_spin_lock(&d->lock);
+    __u64 now = 0;
+    if (done)
+        lock_timed(d, tree, -1, &now);
+    else
+        bpf_spin_lock(&d->lock);
     add_bytes(&d->all, op, nr_bytes, done);
     if (tree)
         add_bytes(&d->tree, op, nr_bytes, done);
@@ -418,8 +449,8 @@ int BPF_PROG(em_rq_requeue, struct request *rq)
     if (!d)
         return 0;
     __u8 tree = ri->tree;
-    __u64 now = bpf_ktime_get_ns();
-    bpf_spin_lock(&d->lock);
+    __u64 now;
+    lock_timed(d, tree, -1, &now);
     busy_stop(&d->all, now);
     if (tree)
         busy_stop(&d->tree, now);

@@ -5,6 +5,8 @@
   disk_workload.py read PATH                   buffered read of the whole file
   disk_workload.py write-fsync PATH BYTES      buffered write, then fsync
   disk_workload.py writer PATH BYTES           O_DIRECT rewrites of PATH until killed
+  disk_workload.py paced PATH N PAUSE_S OUT    N O_DIRECT 1 MiB writes, PAUSE_S apart;
+                                               writes the seconds spent inside them to OUT
 
 O_DIRECT needs aligned buffers: an anonymous mmap is page-aligned.
 """
@@ -12,6 +14,7 @@ O_DIRECT needs aligned buffers: an anonymous mmap is page-aligned.
 import mmap
 import os
 import sys
+import time
 
 CHUNK = 1 << 20
 
@@ -34,6 +37,27 @@ def direct(path, nbytes, write):
         os.close(fd)
 
 
+def paced(path, count, pause, out):
+    """Writes one at a time with idle pauses between them: the device can be
+    busy only inside the write calls, so their summed time bounds its busy
+    time from above."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+    buf = mmap.mmap(-1, CHUNK)
+    buf.write(b"\x3c" * CHUNK)
+    inside = 0.0
+    try:
+        for i in range(count):
+            t0 = time.monotonic()
+            if os.pwritev(fd, [buf], i * CHUNK) != CHUNK:
+                raise SystemExit("short write")
+            inside += time.monotonic() - t0
+            time.sleep(pause)
+    finally:
+        os.close(fd)
+    with open(out, "w") as f:
+        f.write("%.9f\n" % inside)
+
+
 def main(argv):
     op, path = argv[1], argv[2]
     if op == "direct-write":
@@ -52,6 +76,8 @@ def main(argv):
                 f.write(block)
             f.flush()
             os.fsync(f.fileno())
+    elif op == "paced":
+        paced(path, int(argv[3]), float(argv[4]), argv[5])
     elif op == "writer":
         nbytes = int(argv[3])
         while True:

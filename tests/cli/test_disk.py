@@ -144,6 +144,60 @@ def test_direct_write_and_read_exact(binary, loopfs, tmp_path):
     assert not any("default powers" in w for w in rep["warnings"]), rep["warnings"]
 
 
+def io_ticks_s(name):
+    """The kernel's own busy time of a disk (/proc/diskstats, field 13: ms
+    with at least one request in flight, kept in jiffies)."""
+    with open("/proc/diskstats") as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == name:
+                return int(fields[12]) / 1000.0
+    raise AssertionError("no %s in /proc/diskstats" % name)
+
+
+def test_busy_time_paced_writes(binary, loopfs, tmp_path):
+    """Busy time is the time with a request in flight, not the window: 40
+    writes of 1 MiB, 20 ms apart, keep the device busy only inside the write
+    calls, so the tree's busy_s is at most their summed time (measured by the
+    workload) and far below the duration. (System scope would also count the
+    journal's own writes, made outside the calls.)"""
+    loop, mnt = loopfs
+    inside_file = str(tmp_path / "inside")
+    settle()
+    rep = stat(binary, tmp_path, [],
+               workload("paced", os.path.join(mnt, "paced.bin"), 40, 0.02, inside_file))
+    inside = float(open(inside_file).read())
+    d = disk_dev(rep, loop)
+    assert d, rep["components"]["disk"]
+    assert 40 * MIB <= d["write_bytes"] <= 40 * MIB + META_BOUND, d
+    # The device is busy during part of each call (the rest is the system
+    # call and page pinning), never outside the calls.
+    assert 0.2 * inside <= d["busy_s"] <= inside + 0.002, (d["busy_s"], inside)
+    assert d["busy_s"] < 0.5 * rep["duration_s"], (d["busy_s"], rep["duration_s"])
+
+
+def test_busy_time_deep_queue_matches_kernel(binary, loopfs, tmp_path):
+    """With 16 requests queued at a time the disk is never idle between
+    them, so its busy time is the I/O phase, and the kernel's io_ticks
+    (jiffy resolution) agree with ours."""
+    if not shutil.which("fio"):
+        pytest.skip("fio is not installed")
+    loop, mnt = loopfs
+    settle()
+    t0 = io_ticks_s(loop)
+    rep = stat(binary, tmp_path, ["--disk-scope", "system"],
+               ["fio", "--name=deep", "--filename=" + os.path.join(mnt, "deep.bin"),
+                "--rw=randwrite", "--bs=4k", "--direct=1", "--ioengine=libaio", "--iodepth=16",
+                "--size=16M", "--time_based", "--runtime=1", "--output=/dev/null"])
+    ticks = io_ticks_s(loop) - t0
+    d = disk_dev(rep, loop)
+    assert d, rep["components"]["disk"]
+    assert d["write_bytes"] >= 4 * MIB, d
+    assert d["busy_s"] <= rep["duration_s"], (d["busy_s"], rep["duration_s"])
+    assert d["busy_s"] >= 0.6, d  # most of fio's timed second of queued writes
+    assert abs(d["busy_s"] - ticks) <= 0.1 * ticks + 0.03, (d["busy_s"], ticks)
+
+
 def test_cached_read_counts_nothing(binary, loopfs, tmp_path):
     loop, mnt = loopfs
     path = os.path.join(mnt, "cached.bin")
