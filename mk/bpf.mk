@@ -28,8 +28,8 @@ else ifneq ($(NO_BPF),)
 BPF_MISSING := built with NO_BPF=$(NO_BPF)
 endif
 
-# Only src/blkio.c needs to know (a target-specific variable, which also works although
-# CFLAGS_ALL is expanded before mk/*.mk are read).
+# Only src/blkio.c needs to know: a target-specific variable, so that a change of the eBPF
+# build rebuilds no other object.
 ifeq ($(BPF_MISSING),)
 $(BUILD)/obj/src/blkio.o: CFLAGS_ALL += -DEM_HAVE_BPF=1
 GEN_HEADERS  += $(BUILD)/gen/blkio.skel.h
