@@ -276,28 +276,28 @@ class Bpftrace:
                                   stdin=subprocess.DEVNULL)
         self.buf = b""
         self.startup_s = None
-        while time.monotonic() - t0 < self.START_TIMEOUT_S:
-            ready, _, _ = select.select([self.p.stdout], [], [], 0.1)
-            if ready:
-                chunk = os.read(self.p.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                self.buf += chunk
-                if b"\nattached\n" in b"\n" + self.buf:
-                    self.startup_s = time.monotonic() - t0
-                    break
+        if self._read_until(t0 + self.START_TIMEOUT_S,
+                            lambda: b"\nattached\n" in b"\n" + self.buf):
+            self.startup_s = time.monotonic() - t0
 
-    def stop(self):
-        """SIGINT makes bpftrace print its maps: (read bytes, written bytes)."""
-        self.p.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 10
+    def _read_until(self, deadline, done):
+        """Collects bpftrace's output until done() holds (True), it closes
+        its output or the deadline passes (False)."""
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.p.stdout], [], [], 0.1)
             if ready:
                 chunk = os.read(self.p.stdout.fileno(), 65536)
                 if not chunk:
-                    break
+                    return False
                 self.buf += chunk
+                if done():
+                    return True
+        return False
+
+    def stop(self):
+        """SIGINT makes bpftrace print its maps: (read bytes, written bytes)."""
+        self.p.send_signal(signal.SIGINT)
+        self._read_until(time.monotonic() + 10, lambda: False)
         if self.p.poll() is None:
             self.p.kill()
         self.p.wait()

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "fakefs.h"
+#include "testclock.h"
 #include "energymeter/energymeter.h"
 
 /* ------------------------------------------------------------ the writer */
@@ -63,20 +64,6 @@ struct writer {
     struct wzone z[MAX_WZONES];
     size_t n;
 };
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
 
 /* One pass (mutex held): advance every zone to now and rewrite its file. */
 static void writer_pass(struct writer *w)

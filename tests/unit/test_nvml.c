@@ -22,25 +22,12 @@
 
 #include "energymeter/energymeter.h"
 #include "nvml.h"
+#include "testclock.h"
 
 /* ------------------------------------------------------------ helpers */
 
 static char tmpdir[256];
 static char cfg_path[300];
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
 
 static void use_lib(const char *variant)
 {
