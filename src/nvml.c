@@ -541,6 +541,13 @@ static int nvml_annotate(struct em_source *s, struct em_report_component *c,
         if (!err)
             err = em_extras_set_string(&d->extras, "method",
                                        g->energy_mode ? "energy-counter" : "power-readings");
+        if (!err && g->energy_mode && g->have_ref) {
+            /* How the counter steps, as learned: lets a user (and us, on
+             * real hardware) see whether it keeps a regular period. */
+            err = em_extras_set_number(&d->extras, "counter_step_s", g->period);
+            if (!err)
+                err = em_extras_set_number(&d->extras, "counter_step_jitter_s", g->jitter);
+        }
         if (!err && g->procs_known) {
             known = 1;
             /* 1 when a compute process of this process tree was seen on

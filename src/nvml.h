@@ -69,20 +69,23 @@ struct em_nvml_api {
 
 /* ----------------------------------------------------------- edges */
 
+/* Steps one watch records at most (the calibration's). */
+#define EM_NVML_MAX_STEPS 4
+
 /* One reading of the energy counter at a window edge, and what the watch
  * that followed it saw. Times are CLOCK_MONOTONIC seconds. */
 struct em_nvml_edge {
-    int done;         /* the reading finished */
-    nvmlReturn_t err; /* of the reading */
-    uint64_t v;       /* counter, mJ */
-    double t, h;      /* midpoint and half-length of the call */
-    double power_w;   /* nvmlDeviceGetPowerUsage just after (NAN: unknown) */
-    int watching;     /* the watch for the next steps is running */
-    int ticks;        /* steps the watch saw (0..2) */
-    uint64_t tv[2];   /* the counter after each step */
-    double tt[2];     /* when it stepped (estimate) */
-    double te[2];     /* +- this much */
-    double last_same; /* midpoint of the last call that still read v */
+    int done;                       /* the reading finished */
+    nvmlReturn_t err;               /* of the reading */
+    uint64_t v;                     /* counter, mJ */
+    double t, h;                    /* midpoint and half-length of the call */
+    double power_w;                 /* nvmlDeviceGetPowerUsage just after (NAN: unknown) */
+    int watching;                   /* the watch for the next steps is running */
+    int ticks;                      /* steps the watch saw */
+    uint64_t tv[EM_NVML_MAX_STEPS]; /* the counter after each step */
+    double tt[EM_NVML_MAX_STEPS];   /* when it stepped (estimate) */
+    double te[EM_NVML_MAX_STEPS];   /* +- this much */
+    double last_same;               /* midpoint of the last call that still read v */
     nvmlReturn_t werr;
 };
 

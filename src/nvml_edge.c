@@ -36,6 +36,10 @@
 #define PROC_PERIOD_S 0.25
 /* The period is known well enough once its error is below this. */
 #define PERIOD_KNOWN_S 0.002
+/* Steps watched after a window begins (about 0.3 s on a real GPU). */
+#define BEGIN_STEPS 3
+/* Steps watched when the meter is created, to learn the period. */
+#define CAL_STEPS EM_NVML_MAX_STEPS
 /* Largest process list read. */
 #define MAX_PROCS 256
 
@@ -118,17 +122,19 @@ static void learn_step(struct em_nvml_gpu *g, double t, double err)
     double span = t - g->ref_t;
     double k = round(span / g->period);
     /* The number of steps in between must be certain: off by less than
-     * half a step even at the period's error. */
-    if (k < 1 || k * g->period_err > 0.4 * g->period)
+     * half a step even at the period's error and the steps' jitter. */
+    if (k < 1 || k * g->period_err + g->jitter > 0.4 * g->period)
         return;
-    double p = span / k, perr = (err + g->ref_err) / k;
-    if (k == 1 && fabs(p - g->period) > perr + g->period_err) {
-        /* Consecutive steps further apart than the errors explain: the
-         * counter's steps jitter, and no average removes that. */
-        double j = fabs(p - g->period) - perr;
-        if (j > g->jitter)
-            g->jitter = j;
-    }
+    /* A step further from where the period puts it than the two sightings
+     * and the period's error explain: the counter's steps jitter, and no
+     * average removes that. Kept as twice the largest such distance seen:
+     * it bounds where any later step may fall, and a few sightings rarely
+     * catch the farthest. */
+    double seen = err + g->ref_err;
+    double off = fabs(span - k * g->period) - seen - k * g->period_err;
+    if (2 * off > g->jitter)
+        g->jitter = 2 * off;
+    double p = span / k, perr = (seen + g->jitter) / k;
     if (perr < g->period_err) {
         g->period = p;
         g->period_err = perr;
@@ -159,6 +165,8 @@ static void watch(struct em_nvml_gpu *g, struct em_nvml_edge *e, int want, doubl
 {
     double prev = e->t;
     uint64_t last = e->v;
+    if (want > EM_NVML_MAX_STEPS)
+        want = EM_NVML_MAX_STEPS;
     while (e->ticks < want && !atomic_load(&g->cancel)) {
         sleep_s(WATCH_GAP_S);
         double t0 = em_now_mono();
@@ -208,17 +216,22 @@ static void run_job(struct em_nvml_gpu *g, int job)
         g->used |= used;
         g->procs_known |= known;
         g->next_proc = em_now_mono() + PROC_PERIOD_S;
-        /* The first step after the window starts, and the one after it
-         * while the period is not known yet. */
-        want = g->period_err > PERIOD_KNOWN_S ? 2 : 1;
-        deadline += 2.5 * g->period;
+        /* The first steps after the window starts: the first bounds the
+         * head; the later ones, seen rather than predicted, pin the last
+         * step before the end of a short window and show whether the steps
+         * keep to their period. */
+        want = BEGIN_STEPS;
+        deadline += (BEGIN_STEPS + 0.5) * g->period + 2 * g->jitter;
     } else if (job == EM_NVML_JOB_END) {
         g->in_window = 0;
         want = n->settle_s > 0 ? 1 : 0;
         deadline += n->settle_s;
     } else {
-        want = 2;
-        deadline += 3 * g->period;
+        /* Calibration: three intervals between steps, so that steps that
+         * do not come at a regular period are seen before a window needs
+         * the period. */
+        want = CAL_STEPS;
+        deadline += (CAL_STEPS + 1) * g->period;
     }
     if (mine.err != NVML_SUCCESS) {
         if (g->last_err == NVML_SUCCESS) {
@@ -441,22 +454,37 @@ void em_nvml_estimate_window(const struct em_nvml_window *w, struct em_nvml_esti
 
     /* Tail: the part of the step in progress at te. */
     double tail, u_tail, p_win;
+    /* The last step before te (the one the end reading holds), when the
+     * begin watch saw it: its time is then known, not predicted from the
+     * period, which matters where steps do not come at a regular period. */
+    int have_c = 0;
+    double tc_seen = 0, sc_seen = 0;
+    for (int j = 0; j < b->ticks && j < EM_NVML_MAX_STEPS; j++)
+        if (b->tv[j] == e->v && b->tt[j] <= te) {
+            have_c = 1;
+            tc_seen = b->tt[j];
+            sc_seen = b->te[j];
+        }
+
     if (e->ticks >= 1) {
         double t2 = e->tt[0], v2 = e->tv[0] * 1e-3, dEe = v2 - ve;
-        double tc = t2 - T, a = clamp(te - tc, 0, T);
+        /* The step in progress at te: [tc, t2], its length seen or T. */
+        double tc = have_c ? tc_seen : t2 - T, sc = have_c ? sc_seen : sT;
+        double len = have_c && t2 > tc ? t2 - tc : T;
+        double a = clamp(te - tc, 0, len);
         int win_known = tc - t1 >= 0.5 * T || head_known;
         p_win = tc - t1 >= 0.5 * T ? mid / (tc - t1) : p_head;
-        double tail_steady = dEe * a / T, tail_win = fmin(p_win * a, dEe);
+        double tail_steady = dEe * a / len, tail_win = fmin(p_win * a, dEe);
         /* The window's own power where it is known, else the step's. */
         tail = win_known ? tail_win : tail_steady;
-        u_tail = fabs(tail_win - tail_steady) + fmax(dEe / T, p_win) * (e->te[0] + sT + e->h);
+        u_tail = fabs(tail_win - tail_steady) + fmax(dEe / len, p_win) * (e->te[0] + sc + e->h);
     } else {
-        /* No settle: the last step before te is predicted from t1 and the
-         * period, and the partial step extrapolated at the window's power,
-         * give or take half of it. */
+        /* No settle: the last step before te is the one the begin watch
+         * saw, or predicted from t1 and the period; the partial step is
+         * extrapolated at the window's power, give or take half of it. */
         double k = floor((te - t1) / T);
-        double tc = t1 + k * T;
-        double sc = s1 + k * sT + e->h;
+        double tc = have_c ? tc_seen : t1 + k * T;
+        double sc = have_c ? sc_seen + e->h : s1 + k * sT + e->h;
         p_win = tc - t1 >= 0.5 * T ? mid / (tc - t1) : p_head;
         double a = te - tc;
         out->tail_guessed = 1;

@@ -13,6 +13,8 @@
  *   tick_ms=MS tick_phase_ms=MS
  *                           the energy counter steps every MS (default 100), at
  *                           CLOCK_MONOTONIC times phase + k * MS
+ *   tick_jitter_ms=J        step k comes J x u_k early or late instead, u_k a
+ *                           fixed pseudo-random number in [-1, 1] (J < MS / 2)
  *   energy=0                nvmlDeviceGetTotalEnergyConsumption: NOT_SUPPORTED
  *   energy_latency_ms=MS    each energy call takes this long (real H100: 3.9)
  *   power_latency_ms=MS     each power call takes this long
@@ -62,7 +64,7 @@ enum {
 struct fake_gpu {
     int index;
     double power_w, burst_w, burst_from, burst_to;
-    double tick_s, phase_s;
+    double tick_s, phase_s, jitter_s;
     int energy;
     double energy_latency_s, power_latency_s;
     double avg_s, update_s;
@@ -147,6 +149,8 @@ static void set_key(const char *key, const char *value, int *count, int *init_er
             g->tick_s = v / 1000;
         else if (strcmp(base, "tick_phase_ms") == 0)
             g->phase_s = v / 1000;
+        else if (strcmp(base, "tick_jitter_ms") == 0)
+            g->jitter_s = v / 1000;
         else if (strcmp(base, "energy") == 0)
             g->energy = v != 0;
         else if (strcmp(base, "energy_latency_ms") == 0)
@@ -305,6 +309,27 @@ EXPORT nvmlReturn_t nvmlDeviceGetName(void *dev, char *name, unsigned int length
 }
 #endif
 
+/* The time of step k: on the grid, or off it by the jitter (the same for a
+ * given k in every process, so that tests and the library agree). */
+static double step_time(const struct fake_gpu *g, double k)
+{
+    double t = g->phase_s + k * g->tick_s;
+    if (g->jitter_s > 0) {
+        double u = sin(k * 12.9898) * 43758.5453;
+        t += g->jitter_s * (2 * (u - floor(u)) - 1);
+    }
+    return t;
+}
+
+/* The last step at or before t. */
+static double last_step(const struct fake_gpu *g, double t)
+{
+    double k = floor((t - g->phase_s) / g->tick_s) + 1;
+    while (step_time(g, k) > t)
+        k--;
+    return step_time(g, k);
+}
+
 EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(void *dev, unsigned long long *mj)
 {
     struct fake_gpu *g = gpu_of(dev);
@@ -319,7 +344,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(void *dev, unsigned long
     sleep_s(g->energy_latency_s / 2);
     if (is_lost(g))
         return ERR_GPU_IS_LOST;
-    double tick = floor((t - g->phase_s) / g->tick_s) * g->tick_s + g->phase_s;
+    double tick = last_step(g, t);
     *mj = 1000000ULL + (unsigned long long)llround(energy_at(g, tick) * 1000.0);
     return OK;
 }

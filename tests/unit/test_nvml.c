@@ -86,9 +86,9 @@ static void measure(struct window *w, const char *gpu_list, unsigned settle_ms, 
     o.gpu_settle_ms = settle_ms;
     o.ignore_disk = 1;
     assert_int_equal(em_meter_new(&o, &w->m), EM_OK);
-    /* Let the source learn the counter's step period first, like a caller
-     * that creates its meter before the work. */
-    sleep_s(0.35);
+    /* Let the source learn the counter's step period first (four steps),
+     * like a caller that creates its meter before the work. */
+    sleep_s(0.5);
     assert_int_equal(em_begin(w->m), EM_OK);
     sleep_s(seconds);
     double t = now_mono();
@@ -113,6 +113,18 @@ static char *json_of(const em_report *r)
     char *s = NULL;
     assert_int_equal(em_report_to_string(r, EM_FORMAT_JSON, &s), EM_OK);
     return s;
+}
+
+/* The first number after "KEY": in the report's JSON (NAN: no such key). */
+static double json_number(const em_report *r, const char *key)
+{
+    char *js = NULL, pat[128];
+    assert_int_equal(em_report_to_string(r, EM_FORMAT_JSON, &js), EM_OK);
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *at = strstr(js, pat);
+    double v = at ? strtod(at + strlen(pat), NULL) : NAN;
+    em_free(js);
+    return v;
 }
 
 /* |got - truth| within the reported uncertainty (plus a hair for the
@@ -272,6 +284,28 @@ static void test_short_windows(void **state)
                 assert_true(u < 0.05 * 300 * w.dur);
             /* Settle waits after the window: it must not lengthen it. */
             assert_true(w.dur < lens[i] + 0.05);
+            em_meter_free(w.m);
+        }
+}
+
+/* Steps up to 15 ms off the 100 ms grid: after its calibration the meter
+ * knows they jitter, and even the shortest windows stay within the
+ * uncertainty it reports, which grows to say so. */
+static void test_short_windows_jittery_steps(void **state)
+{
+    (void)state;
+    config("count=1\npower_w=300\ntick_jitter_ms=15\n");
+    const double lens[] = {0.12, 0.2, 0.35};
+    for (int settle = 0; settle <= 1; settle++)
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+            struct window w;
+            measure(&w, NULL, settle ? 200 : 0, lens[i]);
+            double j = em_component_joules(w.r, w.gpu), u = em_component_uncertainty(w.r, w.gpu);
+            char what[64];
+            snprintf(what, sizeof what, "%.2f s window, settle %d, jittery", lens[i], settle);
+            check_joules(j, u, 300 * w.dur, 0.35, what);
+            /* It saw the jitter: at least a few ms of it. */
+            assert_true(json_number(w.r, "counter_step_jitter_s") > 0.003);
             em_meter_free(w.m);
         }
 }
@@ -484,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_edges_no_information),
         cmocka_unit_test_setup_teardown(test_two_gpus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_windows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_windows_jittery_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minimal_library, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unavailable, setup, teardown),
