@@ -247,8 +247,8 @@ static void test_edges_jittery(void **state)
         for (double tb = 30.003; tb < 30.2; tb += 0.017)
             for (double len = 0.12; len < 0.45; len += 0.1) {
                 double te = tb + len;
-                struct em_nvml_window w = {.period = 0.1, .period_err = 0.0005 + 0.03,
-                                           .max_power_w = 1000};
+                struct em_nvml_window w = {
+                    .period = 0.1, .period_err = 0.0005 + 0.03, .max_power_w = 1000};
                 w.tb = w.te = NAN;
                 /* The last step at or before t. */
                 double k0 = floor(tb / 0.1) + 1, kc = floor(te / 0.1) + 1;
@@ -279,8 +279,7 @@ static void test_edges_jittery(void **state)
                 em_nvml_estimate_window(&w, &est);
                 assert_true(est.ok);
                 char what[80];
-                snprintf(what, sizeof what, "jittery tb=%.3f len=%.2f settle=%d", tb, len,
-                         settle);
+                snprintf(what, sizeof what, "jittery tb=%.3f len=%.2f settle=%d", tb, len, settle);
                 check_joules(est.joules, est.uncertainty_j, P * len, 0.3, what);
             }
 }
