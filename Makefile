@@ -156,13 +156,14 @@ uninstall: uninstall-python
 	  $(DESTDIR)$(PREFIX)/share/man/man1/energymeter*.1
 	rm -rf $(DESTDIR)$(PREFIX)/include/energymeter
 
+FORMAT_FILES = include/energymeter/*.h src/*.c src/*.h src/bpf/*.c tools/*.c tools/*.h \
+               tests/unit/*.c tests/unit/*.h tests/fake_nvml/*.c bench/*.c
+
 format:
-	clang-format -i include/energymeter/*.h src/*.c src/*.h src/bpf/*.c tools/*.c tools/*.h tests/unit/*.c \
-	  bench/*.c
+	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	clang-format --dry-run --Werror include/energymeter/*.h src/*.c src/*.h src/bpf/*.c tools/*.c \
-	  tools/*.h tests/unit/*.c bench/*.c
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build
