@@ -85,6 +85,8 @@ $(BUILD)/libenergymeter.so: $(LIB_OBJS) src/libenergymeter.map
 	@[ "$(Q)" = "" ] || echo "  LD      $@"
 	$(Q)$(CC) -shared -Wl,-soname,libenergymeter.so.$(SOVERSION) \
 	  -Wl,--version-script=src/libenergymeter.map $(LDFLAGS_ALL) -o $@ $(LIB_OBJS) $(LIBS)
+	@# Programs linked against the build's library look for its soname.
+	$(Q)ln -sf libenergymeter.so $(BUILD)/libenergymeter.so.$(SOVERSION)
 
 # The CLI links the static library: one self-contained binary.
 $(BUILD)/energymeter: $(CLI_OBJS) $(BUILD)/libenergymeter.a
