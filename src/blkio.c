@@ -80,6 +80,8 @@ struct blkio {
     double t[2];
     struct em_disk_set set[2]; /* diskstats */
     struct em_disk_stat tree[2];
+    int tree_at_issue;   /* tree scope without block_io_start: the issuer decides */
+    int no_dirty_credit; /* tree scope without the writeback_dirty_* tracepoints */
 #ifdef EM_HAVE_BPF
     struct blkio_bpf *skel;
     int devs_fd;
@@ -141,6 +143,38 @@ static char *bpf_err(const char *what, int err)
                        libbpf_last, libbpf_last[0] ? ")" : "");
 }
 
+/* ENERGYMETER_BPF_SKIP=NAME[,NAME...]: optional tracepoints not to attach,
+ * as if the kernel lacked them (to work around one that misbehaves, and to
+ * test the paths older kernels take). NULL when fine; else why eBPF is not
+ * used (malloc'd). */
+static char *apply_skip(int *io_start, int *requeue, int *folio, int *page)
+{
+    const char *env = getenv("ENERGYMETER_BPF_SKIP");
+    if (!env || !*env)
+        return NULL;
+    static const char *const names[] = {"block_io_start", "block_rq_requeue",
+                                        "writeback_dirty_folio", "writeback_dirty_page"};
+    int *flags[] = {io_start, requeue, folio, page};
+    const char *p = env;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        size_t i = 0;
+        while (i < sizeof names / sizeof names[0] &&
+               !(strlen(names[i]) == len && strncmp(p, names[i], len) == 0))
+            i++;
+        if (i == sizeof names / sizeof names[0])
+            return em_asprintf("ENERGYMETER_BPF_SKIP names '%.*s', which is not an optional "
+                               "tracepoint (block_io_start, block_rq_requeue, "
+                               "writeback_dirty_folio, writeback_dirty_page)",
+                               (int)len, p);
+        *flags[i] = 0;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return NULL;
+}
+
 /* Load and attach. On success b->skel is set and NULL is returned; else
  * why not (malloc'd; NULL only when out of memory). */
 static char *bpf_start(struct blkio *b, int want_tree)
@@ -175,6 +209,9 @@ static char *bpf_start(struct blkio *b, int want_tree)
     int has_fork = tp_args(btf, "sched_process_fork") == 3;
     int has_exit = tp_args(btf, "sched_process_exit") >= 2;
     btf__free(btf);
+    char *skip_why = apply_skip(&has_io_start, &has_requeue, &has_folio, &has_page);
+    if (skip_why)
+        return skip_why;
     if (want_tree && (!has_fork || !has_exit))
         return em_strdup("the kernel lacks the sched_process_fork/exit tracepoints needed to "
                          "follow the process tree");
@@ -217,6 +254,8 @@ static char *bpf_start(struct blkio *b, int want_tree)
         goto out;
     }
     b->devs_fd = bpf_map__fd(k->maps.devs);
+    b->tree_at_issue = want_tree && !has_io_start;
+    b->no_dirty_credit = want_tree && !has_folio && !has_page;
 out:
     libbpf_set_print(old);
     if (why && b->skel) {
@@ -641,6 +680,17 @@ static int blkio_fill(struct em_source *s, struct em_report_component *c, const 
                                     b->bpf_why_not);
     if (!err)
         err = bpf_warnings(b, w);
+    if (!err && b->method == M_BPF && !b->system)
+        /* Who decides that a request is the tree's: the process that built
+         * it (block_io_start, 6.5 and later), or the one that issued it to
+         * the device, which is the same one unless an I/O scheduler or a
+         * busy device defers the issue to another context. */
+        err = em_extras_set_string(&c->extras, "tree_attribution",
+                                   b->tree_at_issue ? "issuer" : "submitter");
+    if (!err && b->method == M_BPF && b->no_dirty_credit)
+        err = em_report_add_warning(w->report,
+                                    "disk: no writeback_dirty_folio/page tracepoint: writes "
+                                    "the kernel flushes later for the tree are not counted");
     return err ? err : 1;
 }
 

@@ -50,7 +50,7 @@ def loopfs():
     mounted = False
     try:
         with open(img, "wb") as f:
-            f.truncate(256 * MIB)
+            f.truncate(512 * MIB)
         p = _run(["losetup", "--find", "--show", img])
         if p.returncode != 0:
             pytest.skip("no loop device support here: losetup says %s" % p.stderr.strip())
@@ -255,6 +255,57 @@ def test_outside_writer_tree_vs_system(binary, loopfs, tmp_path):
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_tree_by_issuer_without_block_io_start(binary, loopfs, tmp_path):
+    """Kernels before 6.5 have no block_io_start: the process that issues a
+    request decides whose it is (ENERGYMETER_BPF_SKIP takes that path here).
+    Direct I/O is issued by its submitter, so the tree's own writes are
+    still exact and an outside writer's are still excluded."""
+    loop, mnt = loopfs
+    n = 8 * MIB
+    skip = {"ENERGYMETER_BPF_SKIP": "block_io_start"}
+    settle()
+    writer = subprocess.Popen(workload("writer", os.path.join(mnt, "other2.bin"), 4 * MIB))
+    try:
+        time.sleep(0.3)
+        assert writer.poll() is None, "the outside writer died"
+        rep = stat(binary, tmp_path, [], workload("direct-write", os.path.join(mnt, "own2.bin"), n),
+                   env_extra=skip)
+        disk = rep["components"]["disk"]
+        assert disk["source"] == "ebpf-block" and disk["tree_attribution"] == "issuer", disk
+        got = dev_bytes(rep, loop, "write_bytes")
+        assert n <= got <= n + META_BOUND, "tree scope counted %d for its own %d" % (got, n)
+        rep = stat(binary, tmp_path, [], ["sleep", "0.5"], env_extra=skip)
+        assert dev_bytes(rep, loop, "write_bytes") == 0, rep["components"]["disk"]
+    finally:
+        writer.kill()
+        writer.wait()
+    rep = stat(binary, tmp_path, [], ["true"])
+    assert rep["components"]["disk"]["tree_attribution"] == "submitter", rep["components"]["disk"]
+
+
+def test_writeback_without_dirty_tracepoints(binary, loopfs, tmp_path):
+    """Without the writeback_dirty_* tracepoints (as if the kernel lacked
+    them) pages the tree dirtied and the flusher threads write are not the
+    tree's, and a warning says so rather than leave a silent zero."""
+    loop, mnt = loopfs
+    n = 16 * MIB
+    path = os.path.join(mnt, "wb2.bin")
+    settle()
+    rep = stat(binary, tmp_path, [], ["sh", "-c", "head -c %d /dev/zero > %s && sync" % (n, path)],
+               env_extra={"ENERGYMETER_BPF_SKIP": "writeback_dirty_folio,writeback_dirty_page"})
+    assert rep["components"]["disk"]["source"] == "ebpf-block", rep["components"]["disk"]
+    assert dev_bytes(rep, loop, "write_bytes") < n // 2, rep["components"]["disk"]
+    assert any("writeback_dirty_folio/page" in w for w in rep["warnings"]), rep["warnings"]
+
+
+def test_bpf_skip_unknown_name(binary, loopfs, tmp_path):
+    rep = stat(binary, tmp_path, [], ["true"], env_extra={"ENERGYMETER_BPF_SKIP": "block_rq_issue"})
+    disk = rep["components"]["disk"]
+    assert disk["source"] == "proc-io", disk
+    assert any("ENERGYMETER_BPF_SKIP names 'block_rq_issue'" in w for w in rep["warnings"]), \
+        rep["warnings"]
 
 
 def test_fallback_no_bpf_tree(binary, loopfs, tmp_path):
