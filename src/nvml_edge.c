@@ -32,6 +32,10 @@
  * (~4 ms on real hardware) set the pace; the gap only stops a cheap fake
  * from spinning. */
 #define WATCH_GAP_S 0.0005
+/* How long before a step is due the watch starts calling again. */
+#define WATCH_MARGIN_S 0.003
+/* The period's uncertainty before any step was seen (as nvml.c starts it). */
+#define PERIOD_PRIOR_S 0.01
 /* How often the running compute processes are listed during a window. */
 #define PROC_PERIOD_S 0.25
 /* The period is known well enough once its error is below this. */
@@ -159,8 +163,47 @@ static void read_edge(struct em_nvml_gpu *g, struct em_nvml_edge *e)
     e->power_w = api->power && api->power(g->dev, &mw) == NVML_SUCCESS ? mw / 1000.0 : NAN;
 }
 
+/* Sleep until t (CLOCK_MONOTONIC s), or less when the watch is cancelled
+ * (em_nvml_edges_read() and em_nvml_workers_stop() broadcast n->cv, whose
+ * clock is CLOCK_MONOTONIC). */
+static void wait_until(struct em_nvml_gpu *g, double t)
+{
+    struct em_nvml *n = g->n;
+    double whole = floor(t);
+    struct timespec ts = {.tv_sec = (time_t)whole, .tv_nsec = (long)((t - whole) * 1e9)};
+    pthread_mutex_lock(&n->mu);
+    while (!atomic_load(&g->cancel) && !n->quit && em_now_mono() < t)
+        if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* When the counter should step next after `after`: a period after the last
+ * step this watch saw, and in *early how much sooner it may come; NAN before
+ * the watch saw a step or while the period is not learnt yet. (Predicting
+ * from an older step would let an error of the period grow with the steps
+ * in between, and a step predicted as past that is in fact late would be
+ * slept through.) Only this GPU's worker writes what it reads. */
+static double next_step(const struct em_nvml_gpu *g, const struct em_nvml_edge *e, double after,
+                        double *early)
+{
+    double T = g->period;
+    if (!(T > 0) || g->period_err >= PERIOD_PRIOR_S / 2 || e->ticks == 0)
+        return NAN;
+    double base = e->tt[e->ticks - 1];
+    if (after - base >= T)
+        return NAN; /* late already: keep calling */
+    *early = e->te[e->ticks - 1] + g->period_err + 2 * g->jitter;
+    return base + T;
+}
+
 /* Poll the counter until it stepped `want` times, the deadline passed or the
- * watch is cancelled (no lock held; e is the worker's own copy). */
+ * watch is cancelled (no lock held; e is the worker's own copy). Once the
+ * period is learnt, the watch sleeps until shortly before each step is due
+ * instead of calling all along between the steps it sees (each call costs
+ * ~4 ms of the driver's time, and an em_end() arriving during one waits for
+ * it): the call just before the step and the one just after still bracket
+ * it tightly. */
 static void watch(struct em_nvml_gpu *g, struct em_nvml_edge *e, int want, double deadline)
 {
     double prev = e->t;
@@ -191,6 +234,14 @@ static void watch(struct em_nvml_gpu *g, struct em_nvml_edge *e, int want, doubl
             e->last_same = mid;
         }
         prev = mid;
+        if (e->ticks >= want)
+            break;
+        double early = 0, next = next_step(g, e, mid, &early);
+        if (isfinite(next) && early < g->period / 4) {
+            double wake = next - early - 2 * (t1 - t0) - WATCH_MARGIN_S;
+            if (wake > em_now_mono() + WATCH_GAP_S)
+                wait_until(g, fmin(wake, deadline));
+        }
     }
 }
 
