@@ -179,11 +179,10 @@ static int open_gpu(struct em_source *s, struct em_probe *probe, unsigned i)
     const char *fix = NULL;
     nvmlReturn_t r;
     snprintf(dev, sizeof dev, "gpu%u", i);
-    /* "steps every ~100 ms": the watches refine the period. */
     *g = (struct em_nvml_gpu){.n = n,
                               .index = i,
-                              .period = 0.1,
-                              .period_err = 0.01,
+                              .period = EM_NVML_PERIOD_PRIOR_S,
+                              .period_err = EM_NVML_PERIOD_ERR_PRIOR_S,
                               .pmin_w = INFINITY,
                               .pmax_w = -INFINITY};
 

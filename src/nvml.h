@@ -69,6 +69,11 @@ struct em_nvml_api {
 
 /* ----------------------------------------------------------- edges */
 
+/* The counter's step period before any step was seen ("steps every ~100
+ * ms"), and its uncertainty; the watches refine both. */
+#define EM_NVML_PERIOD_PRIOR_S 0.1
+#define EM_NVML_PERIOD_ERR_PRIOR_S 0.01
+
 /* Steps one watch records at most (the calibration's). */
 #define EM_NVML_MAX_STEPS 4
 

@@ -38,8 +38,6 @@
  * 4 of 24 runs of test_nvml miss their bounds with three running at once on
  * two cores; 15 ms none). */
 #define WATCH_MARGIN_S 0.015
-/* The period's uncertainty before any step was seen (as nvml.c starts it). */
-#define PERIOD_PRIOR_S 0.01
 /* How often the running compute processes are listed during a window. */
 #define PROC_PERIOD_S 0.25
 /* The period is known well enough once its error is below this. */
@@ -56,9 +54,16 @@ static double clamp(double x, double lo, double hi)
     return x < lo ? lo : x > hi ? hi : x;
 }
 
+/* Seconds (a duration, or a CLOCK_MONOTONIC time) as a timespec. */
+static struct timespec ts_of(double s)
+{
+    double whole = floor(s);
+    return (struct timespec){.tv_sec = (time_t)whole, .tv_nsec = (long)((s - whole) * 1e9)};
+}
+
 static void sleep_s(double s)
 {
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
+    struct timespec ts = ts_of(s);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
@@ -173,8 +178,7 @@ static void read_edge(struct em_nvml_gpu *g, struct em_nvml_edge *e)
 static void wait_until(struct em_nvml_gpu *g, double t)
 {
     struct em_nvml *n = g->n;
-    double whole = floor(t);
-    struct timespec ts = {.tv_sec = (time_t)whole, .tv_nsec = (long)((t - whole) * 1e9)};
+    struct timespec ts = ts_of(t);
     pthread_mutex_lock(&n->mu);
     while (!atomic_load(&g->cancel) && !n->quit && em_now_mono() < t)
         if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT)
@@ -192,7 +196,7 @@ static double next_step(const struct em_nvml_gpu *g, const struct em_nvml_edge *
                         double *early)
 {
     double T = g->period;
-    if (!(T > 0) || g->period_err >= PERIOD_PRIOR_S / 2 || e->ticks == 0)
+    if (!(T > 0) || g->period_err >= EM_NVML_PERIOD_ERR_PRIOR_S / 2 || e->ticks == 0)
         return NAN;
     double base = e->tt[e->ticks - 1];
     if (after - base >= T)
@@ -344,10 +348,7 @@ static void *worker_main(void *arg)
             continue;
         }
         if (g->in_window && procs) {
-            struct timespec ts;
-            double whole = floor(g->next_proc);
-            ts.tv_sec = (time_t)whole;
-            ts.tv_nsec = (long)((g->next_proc - whole) * 1e9);
+            struct timespec ts = ts_of(g->next_proc);
             pthread_cond_timedwait(&n->cv, &n->mu, &ts);
         } else {
             pthread_cond_wait(&n->cv, &n->mu);
@@ -408,10 +409,7 @@ void em_nvml_edges_read(struct em_nvml *n, int job)
 
 void em_nvml_edges_settle(struct em_nvml *n, double deadline)
 {
-    struct timespec ts;
-    double whole = floor(deadline);
-    ts.tv_sec = (time_t)whole;
-    ts.tv_nsec = (long)((deadline - whole) * 1e9);
+    struct timespec ts = ts_of(deadline);
     for (size_t i = 0; i < n->ng; i++) {
         struct em_nvml_gpu *g = &n->g[i];
         while (g->thread_ok && g->e.watching)
