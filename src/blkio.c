@@ -154,19 +154,26 @@ static char *apply_skip(int *io_start, int *requeue, int *folio, int *page)
         return NULL;
     static const char *const names[] = {"block_io_start", "block_rq_requeue",
                                         "writeback_dirty_folio", "writeback_dirty_page"};
-    int *flags[] = {io_start, requeue, folio, page};
+    enum { NNAMES = sizeof names / sizeof names[0] };
+    int *flags[NNAMES] = {io_start, requeue, folio, page};
     const char *p = env;
     while (*p) {
         size_t len = strcspn(p, ",");
         size_t i = 0;
-        while (i < sizeof names / sizeof names[0] &&
-               !(strlen(names[i]) == len && strncmp(p, names[i], len) == 0))
+        while (i < NNAMES && !(strlen(names[i]) == len && strncmp(p, names[i], len) == 0))
             i++;
-        if (i == sizeof names / sizeof names[0])
-            return em_asprintf("ENERGYMETER_BPF_SKIP names '%.*s', which is not an optional "
-                               "tracepoint (block_io_start, block_rq_requeue, "
-                               "writeback_dirty_folio, writeback_dirty_page)",
-                               (int)len, p);
+        if (i == NNAMES) {
+            struct em_buf why;
+            em_buf_init(&why);
+            em_buf_printf(&why,
+                          "ENERGYMETER_BPF_SKIP names '%.*s', which is not an optional "
+                          "tracepoint (",
+                          (int)len, p);
+            for (size_t k = 0; k < NNAMES; k++)
+                em_buf_printf(&why, "%s%s", k ? ", " : "", names[k]);
+            em_buf_puts(&why, ")");
+            return em_buf_steal(&why);
+        }
         *flags[i] = 0;
         p += len;
         if (*p == ',')
