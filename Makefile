@@ -159,7 +159,7 @@ uninstall: uninstall-python
 	rm -rf $(DESTDIR)$(PREFIX)/include/energymeter
 
 FORMAT_FILES = include/energymeter/*.h src/*.c src/*.h src/bpf/*.c tools/*.c tools/*.h \
-               tests/unit/*.c tests/unit/*.h tests/fake_nvml/*.c bench/*.c
+               tests/unit/*.c tests/unit/*.h tests/fake_nvml/*.c bench/*.c bench/bpf/*.c
 
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -4,11 +4,14 @@ original tool's approach, on a loop device made for the run.
 
 1. Per-request overhead: fio 4 KiB O_DIRECT random writes to the raw loop
    device, IOPS with the eBPF source attached (fio runs under
-   `energymeter stat`) and detached (under `energymeter stat --no-bpf`), in
-   --pairs back-to-back pairs (A B, B A, ...) of --seconds each; the median
-   of the per-pair losses with a bootstrap 90 % interval, for each placement
-   of fio and the loop worker (see Placement), and the programs' own time
-   per request from the kernel's BPF statistics. Target: under 2 % loss.
+   `energymeter stat`), detached (under `energymeter stat --no-bpf`) and
+   with programs that do nothing attached to the same tracepoints
+   (build/bench/bpf_floor: the floor any tracepoint-based tool pays here),
+   in --pairs rounds of --seconds runs, the order rotated between rounds;
+   the median of the per-round losses with a bootstrap 90 % interval, for
+   each placement of fio and the loop worker (see Placement), energymeter's
+   own work as its loss minus the floor's, and the programs' own time per
+   request from the kernel's BPF statistics. Target: under 2 % loss.
    The one-cpu and two-cpu placements change the system-wide workqueue CPU
    mask for their runs and put it back after.
 2. Start-up: the original spawned bpftrace with a one-liner; the time from
@@ -157,28 +160,34 @@ class Placement:
                 f.write(self.saved)
 
 
-def bench_overhead(em, loop, pairs, seconds, env, place):
-    """IOPS with the eBPF source attached vs detached, in pairs run back to
-    back (attached first in every other pair), so that the drift of a noisy
-    VM (other tenants, the loop device's page cache filling) hits both sides
-    of a pair alike. Both sides run fio under `energymeter stat`, detached
-    with --no-bpf, so that the only difference is the eBPF programs.
-    Returns the per-pair losses in %, and the IOPS of each side."""
-    attached = [em, "stat", "-o", "/dev/null", "--"]
-    detached = [em, "stat", "--no-bpf", "-o", "/dev/null", "--"]
+def bench_overhead(em, floor, loop, pairs, seconds, env, place):
+    """IOPS with the eBPF source attached vs detached, and with programs that
+    do nothing attached to the same tracepoints (bpf_floor: the floor that
+    dispatch alone costs on this kernel, when built) and with the two
+    programs an exact busy time needs at least, each reading the clock
+    (floor_clock), in rounds run back to
+    back with the order rotated from one round to the next, so that the
+    drift of a noisy VM (other tenants, the loop device's page cache
+    filling) hits every side of a round alike. Every side runs fio under
+    `energymeter stat`, detached and floor with --no-bpf, so that the only
+    differences are the programs.
+    Returns {"detached"|"floor"|"floor_clock"|"attached": [IOPS of each round]}."""
+    stat = [em, "stat", "-o", "/dev/null", "--"]
+    no_bpf = [em, "stat", "--no-bpf", "-o", "/dev/null", "--"]
+    arms = {"detached": no_bpf, "attached": stat}
+    if floor:
+        arms["floor"] = [floor, "--"] + no_bpf
+        arms["floor_clock"] = [floor, "--system", "--clock", "--"] + no_bpf
+    names = sorted(arms)
     fio_iops(loop.dev, 1.0, [], env, place.fio_extra)  # warm-up, not counted
-    losses, on, off = [], [], []
+    iops = {k: [] for k in names}
     for i in range(pairs):
-        if i % 2:
-            a = fio_iops(loop.dev, seconds, attached, env, place.fio_extra)
-            d = fio_iops(loop.dev, seconds, detached, env, place.fio_extra)
-        else:
-            d = fio_iops(loop.dev, seconds, detached, env, place.fio_extra)
-            a = fio_iops(loop.dev, seconds, attached, env, place.fio_extra)
-        on.append(a)
-        off.append(d)
-        losses.append(100.0 * (d - a) / d)
-    return losses, on, off
+        order = names[i % len(names):] + names[:i % len(names)]
+        if (i // len(names)) % 2:
+            order.reverse()
+        for k in order:
+            iops[k].append(fio_iops(loop.dev, seconds, arms[k], env, place.fio_extra))
+    return iops
 
 
 def quartiles(xs):
@@ -234,18 +243,49 @@ def prog_times(em, loop, seconds, env, place):
     return ns
 
 
-def report_overhead(place, losses, on, off, times):
+def loss_line(label, losses, added_ns, target=None):
     lo, hi = median_ci(losses)
-    q1, q3 = quartiles(losses)
-    med = statistics.median(losses)
-    don, doff = statistics.median(on), statistics.median(off)
-    print("  placement %s:" % place.name)
-    print("    IOPS median: detached %8.0f, attached %8.0f; per request %.2f us, +%.0f ns attached"
-          % (doff, don, 1e6 / doff, 1e9 / don - 1e9 / doff))
-    print("    IOPS loss, median of per-pair losses  %6.2f %%  (90 %% CI %.2f .. %.2f %%)"
-          "   target < 2 %%: %s" % (med, lo, hi, verdict(lo, hi, 2.0)))
-    print("    per-pair spread: quartiles %.2f .. %.2f %%, range %.2f .. %.2f %%"
-          % (q1, q3, min(losses), max(losses)))
+    line = "    %-44s %6.2f %%  (90 %% CI %5.2f .. %5.2f %%)  %+5.0f ns a request" % (
+        label, statistics.median(losses), lo, hi, added_ns)
+    if target is not None:
+        line += "   target < %g %%: %s" % (target, verdict(lo, hi, target))
+    print(line)
+    return lo, hi
+
+
+def report_overhead(place, iops, times):
+    d = iops["detached"]
+    med = {k: statistics.median(v) for k, v in iops.items()}
+
+    def loss(k):
+        return [100.0 * (x - y) / x for x, y in zip(d, iops[k])]
+
+    def added(k, base="detached"):
+        return 1e9 / med[k] - 1e9 / med[base]
+
+    print("  placement %s: %d rounds" % (place.name, len(d)))
+    print("    IOPS median: %s; a request takes %.2f us detached"
+          % (", ".join("%s %.0f" % (k, med[k])
+                       for k in ("detached", "floor", "floor_clock", "attached") if k in med),
+             1e6 / med["detached"]))
+    att = loss("attached")
+    loss_line("loss with energymeter attached", att, added("attached"), 2.0)
+    q1, q3 = quartiles(att)
+    print("    %-44s quartiles %.2f .. %.2f %%, range %.2f .. %.2f %%"
+          % ("(per-round spread)", q1, q3, min(att), max(att)))
+    if "floor" in iops:
+        fl = loss("floor")
+        flo, _ = loss_line("loss with empty programs (the floor)", fl, added("floor"))
+        clo, _ = loss_line("loss with issue+complete reading the clock", loss("floor_clock"),
+                           added("floor_clock"))
+        loss_line("energymeter's own work above the floor", [a - f for a, f in zip(att, fl)],
+                  added("attached", "floor"))
+        if flo >= 2.0:
+            print("    the floor alone is at least 2 %: no program on these tracepoints can meet "
+                  "the target here")
+        elif clo >= 2.0:
+            print("    two programs reading the clock cost at least 2 %: no exact busy time on "
+                  "these tracepoints can meet the target here")
     if times:
         print("    programs' own time per call (bpf_stats): %s; %.0f ns per request"
               % (", ".join("%s %.0f ns" % (k[3:], times[k]) for k in PROGS if k in times),
@@ -389,13 +429,20 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=20,
-                    help="attached/detached fio pairs for the overhead (default 20)")
+                    help="rounds of fio runs for the overhead, one run per side (detached, "
+                         "floor, attached) a round (default 20)")
     ap.add_argument("--seconds", type=float, default=1.5, help="length of one fio run")
+    ap.add_argument("--parts", default="startup,overhead,bytes",
+                    help="what to measure: startup, overhead, bytes (comma-separated)")
     ap.add_argument("--placements", default="default,one-cpu,two-cpu",
                     help="where fio and the loop worker run: default, one-cpu, two-cpu "
                          "(comma-separated)")
     a = ap.parse_args()
     em = os.path.abspath(os.path.join(a.build, "energymeter"))
+    floor = os.path.abspath(os.path.join(a.build, "bench", "bpf_floor"))
+    if not os.access(floor, os.X_OK):
+        print("bpf_floor: not built (the library was built without eBPF): no floor figures")
+        floor = None
     lib = os.path.abspath(os.path.join(a.build, "libenergymeter.so"))
     if os.geteuid() != 0:
         print("bench_disk: skipped: needs root (loop devices, eBPF)")
@@ -408,78 +455,97 @@ def main():
     env.pop("ENERGYMETER_SYSFS_ROOT", None)
     env.pop("ENERGYMETER_NO_BPF", None)
 
+    parts = set(a.parts.split(","))
+    unknown = parts - {"startup", "overhead", "bytes"}
+    if unknown:
+        ap.error("unknown part(s): %s" % ", ".join(sorted(unknown)))
+
     print("== storage (issue 5): eBPF block I/O source vs the original's bpftrace")
-    new_s, pair_s = meter_timing(lib, a.runs)
-    print("meter creation (load + attach eBPF)   median %7.1f ms   (target < 200 ms)"
-          % (new_s * 1e3))
-    print("em_begin + em_end                     median %7.1f us   (target < 200 us)"
-          % (pair_s * 1e6))
+    if "startup" in parts:
+        new_s, pair_s = meter_timing(lib, a.runs)
+        print("meter creation (load + attach eBPF)   median %7.1f ms   (target < 200 ms)"
+              % (new_s * 1e3))
+        print("em_begin + em_end                     median %7.1f us   (target < 200 us)"
+              % (pair_s * 1e6))
 
     mounted = None
-    use_bt = shutil.which("bpftrace") is not None
-    if not use_bt:
+    use_bt = shutil.which("bpftrace") is not None and parts & {"startup", "bytes"}
+    if not shutil.which("bpftrace"):
         print("bpftrace: not installed: the original's figures cannot be measured")
-    else:
+    elif use_bt:
         mounted = ensure_tracefs()
         if mounted is False:
             print("bpftrace: tracefs cannot be mounted: its syscall tracepoints are unusable")
             use_bt = False
     try:
-        if use_bt:
-            starts, failed = [], 0
-            for _ in range(a.runs):
-                bt = Bpftrace()
-                if bt.startup_s is None:
-                    failed += 1
-                else:
-                    starts.append(bt.startup_s)
-                bt.stop()
-            if starts:
-                print("bpftrace one-liner start to attached  median %7.1f ms   (original approach)"
-                      "%s" % (statistics.median(starts) * 1e3,
-                              ", %d of %d starts never attached" % (failed, a.runs)
-                              if failed else ""))
-
-        # The overhead is measured on a loop device backed by a file in RAM
-        # (/dev/shm when it is tmpfs): with its image on a real disk, the
-        # writeback of the image's page cache made single runs swing by
-        # +-20 %, hiding a 2 % effect.
-        shm = "/dev/shm" if os.path.isdir("/dev/shm") else "/var/tmp"
-        loop = Loop(192, shm)
-        try:
-            print("fio 4 KiB O_DIRECT randwrite (psync, queue depth 1) on %s (image in %s), "
-                  "%d attached/detached pairs of %g s:" % (loop.name, shm, a.pairs, a.seconds))
-            for name in a.placements.split(","):
-                place = Placement(name)
-                why = place.available()
-                if why:
-                    print("  placement %s: skipped: %s" % (name, why))
-                    continue
-                with place:
-                    losses, on, off = bench_overhead(em, loop, a.pairs, a.seconds, env, place)
-                    times = prog_times(em, loop, a.seconds, env, place)
-                report_overhead(place, losses, on, off, times)
-        finally:
-            loop.close()
-        loop = Loop(512)
-        try:
-            rows = bench_bytes(em, loop, env, use_bt)
-        finally:
-            loop.close()
-        print("bytes counted (read / written) vs device truth (%s in /proc/diskstats):"
-              % "the loop device")
-        for row in rows:
-            line = "  %-30s truth %10d / %10d   energymeter (%s) %10d / %10d" % (
-                row["workload"], row["truth"][0], row["truth"][1], row["source"],
-                row["energymeter"][0], row["energymeter"][1])
-            if "bpftrace" in row:
-                line += "   bpftrace %10d / %10d (truth %d / %d)" % (row["bpftrace"] +
-                                                                    row["truth_bt"])
-            print(line)
+        if use_bt and "startup" in parts:
+            bench_bpftrace_start(a.runs)
+        if "overhead" in parts:
+            bench_overhead_all(em, floor, a, env)
+        if "bytes" in parts:
+            report_bytes(em, env, use_bt)
     finally:
         if mounted:
             subprocess.run(["umount", mounted])
     return 0
+
+
+def bench_bpftrace_start(runs):
+    starts, failed = [], 0
+    for _ in range(runs):
+        bt = Bpftrace()
+        if bt.startup_s is None:
+            failed += 1
+        else:
+            starts.append(bt.startup_s)
+        bt.stop()
+    if starts:
+        print("bpftrace one-liner start to attached  median %7.1f ms   (original approach)"
+              "%s" % (statistics.median(starts) * 1e3,
+                      ", %d of %d starts never attached" % (failed, runs) if failed else ""))
+
+
+def bench_overhead_all(em, floor, a, env):
+    # The overhead is measured on a loop device backed by a file in RAM
+    # (/dev/shm when it is tmpfs): with its image on a real disk, the
+    # writeback of the image's page cache made single runs swing by
+    # +-20 %, hiding a 2 % effect.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else "/var/tmp"
+    loop = Loop(192, shm)
+    try:
+        print("fio 4 KiB O_DIRECT randwrite (psync, queue depth 1) on %s (image in %s), "
+              "%d rounds of %g s runs (detached%s, attached):"
+              % (loop.name, shm, a.pairs, a.seconds, ", floor, floor_clock" if floor else ""))
+        for name in a.placements.split(","):
+            place = Placement(name)
+            why = place.available()
+            if why:
+                print("  placement %s: skipped: %s" % (name, why))
+                continue
+            with place:
+                iops = bench_overhead(em, floor, loop, a.pairs, a.seconds, env, place)
+                times = prog_times(em, loop, a.seconds, env, place)
+            report_overhead(place, iops, times)
+    finally:
+        loop.close()
+
+
+def report_bytes(em, env, use_bt):
+    loop = Loop(512)
+    try:
+        rows = bench_bytes(em, loop, env, use_bt)
+    finally:
+        loop.close()
+    print("bytes counted (read / written) vs device truth (%s in /proc/diskstats):"
+          % "the loop device")
+    for row in rows:
+        line = "  %-30s truth %10d / %10d   energymeter (%s) %10d / %10d" % (
+            row["workload"], row["truth"][0], row["truth"][1], row["source"],
+            row["energymeter"][0], row["energymeter"][1])
+        if "bpftrace" in row:
+            line += "   bpftrace %10d / %10d (truth %d / %d)" % (row["bpftrace"] +
+                                                                row["truth_bt"])
+        print(line)
 
 
 if __name__ == "__main__":

@@ -44,15 +44,35 @@ $(BUILD)/gen/vmlinux.h:
 	@[ "$(Q)" = "" ] || echo "  GEN     $@"
 	$(Q)$(BPFTOOL) btf dump file $(BPF_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/blkio.bpf.o: src/bpf/blkio.bpf.c src/blkio.h $(BUILD)/gen/vmlinux.h
+# One recipe for every eBPF object: the source's and the benchmark's (bench/bpf/).
+define bpf-compile
 	@[ "$(Q)" = "" ] || echo "  BPF     $<"
 	$(Q)$(BPF_CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/gen -Isrc \
 	  -Wall -Werror -c $< -o $@
 	@# DWARF is not needed at run time (BTF stays): a 10x smaller skeleton.
 	$(Q)if command -v llvm-strip >/dev/null; then llvm-strip -g $@; fi
+endef
 
-$(BUILD)/gen/blkio.skel.h: $(BUILD)/gen/blkio.bpf.o
+$(BUILD)/gen/%.bpf.o: src/bpf/%.bpf.c src/blkio.h $(BUILD)/gen/vmlinux.h
+	$(bpf-compile)
+
+$(BUILD)/gen/%.bpf.o: bench/bpf/%.bpf.c $(BUILD)/gen/vmlinux.h
+	$(bpf-compile)
+
+# Kept: make would delete them as intermediates of the skeletons.
+.SECONDARY: $(BUILD)/gen/blkio.bpf.o $(BUILD)/gen/floor.bpf.o
+
+$(BUILD)/gen/%.skel.h: $(BUILD)/gen/%.bpf.o
 	@[ "$(Q)" = "" ] || echo "  SKEL    $@"
-	$(Q)$(BPFTOOL) gen skeleton $< name blkio_bpf > $@.tmp && mv $@.tmp $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
-# The benchmark drives fio and bpftrace itself; nothing to build for it.
+# The storage benchmark's floor: the same tracepoints with programs that do nothing
+# (bench/bpf/bpf_floor.c). fio and bpftrace it drives are Debian packages.
+ifeq ($(BPF_MISSING),)
+BENCH_DEPS += $(BUILD)/bench/bpf_floor
+endif
+
+$(BUILD)/bench/bpf_floor: bench/bpf/bpf_floor.c $(BUILD)/gen/floor.skel.h
+	@mkdir -p $(dir $@)
+	@[ "$(Q)" = "" ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lbpf -lelf -lz
