@@ -182,6 +182,26 @@ static char *apply_skip(int *io_start, int *requeue, int *folio, int *page)
     return NULL;
 }
 
+/* ENERGYMETER_BPF_RQ_SLOTS=N: slots of the direct-mapped request table to
+ * use (0 or a power of two up to its size; fewer send more requests to the
+ * hash map behind it, to test that path). Sets *slots; NULL when fine, else
+ * why eBPF is not used (malloc'd). */
+static char *apply_rq_slots(uint32_t *slots)
+{
+    const char *env = getenv("ENERGYMETER_BPF_RQ_SLOTS");
+    *slots = 1u << EM_BLK_RQ_SLOT_BITS;
+    if (!env || !*env)
+        return NULL;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(env, &end, 10);
+    if (errno || *end || end == env || n > *slots || (n & (n - 1)))
+        return em_asprintf("ENERGYMETER_BPF_RQ_SLOTS is '%s': give 0 or a power of two up to %u",
+                           env, *slots);
+    *slots = (uint32_t)n;
+    return NULL;
+}
+
 /* Load and attach. On success b->skel is set and NULL is returned; else
  * why not (malloc'd; NULL only when out of memory). */
 static char *bpf_start(struct blkio *b, int want_tree)
@@ -219,6 +239,10 @@ static char *bpf_start(struct blkio *b, int want_tree)
     char *skip_why = apply_skip(&has_io_start, &has_requeue, &has_folio, &has_page);
     if (skip_why)
         return skip_why;
+    uint32_t rq_slots;
+    char *slots_why = apply_rq_slots(&rq_slots);
+    if (slots_why)
+        return slots_why;
     if (want_tree && (!has_fork || !has_exit))
         return em_strdup("the kernel lacks the sched_process_fork/exit tracepoints needed to "
                          "follow the process tree");
@@ -236,6 +260,7 @@ static char *bpf_start(struct blkio *b, int want_tree)
     long ps = sysconf(_SC_PAGESIZE);
     b->skel->rodata->page_size = ps > 0 ? (uint64_t)ps : 4096;
     b->skel->rodata->tree_scope = want_tree != 0;
+    b->skel->rodata->rq_slots_used = rq_slots;
     struct blkio_bpf *k = b->skel;
     bpf_program__set_autoload(k->progs.em_io_start, has_io_start && want_tree);
     bpf_program__set_autoload(k->progs.em_rq_requeue, has_requeue);

@@ -11,7 +11,9 @@
  * em_blk_dropped_devs and reported as a warning. */
 #define EM_BLK_MAX_DEVS 64
 
-/* In-flight requests remembered at once (far above any queue depth). */
+/* Requests remembered at once: a direct-mapped table of 2^EM_BLK_RQ_SLOT_BITS
+ * slots first, then a hash map of EM_BLK_MAX_RQS (far above any queue depth). */
+#define EM_BLK_RQ_SLOT_BITS 12
 #define EM_BLK_MAX_RQS 16384
 
 /* One scope's accounting of one disk. Busy time is kept as the sum of the

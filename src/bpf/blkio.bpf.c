@@ -30,9 +30,14 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+#define RQ_SLOT_BITS EM_BLK_RQ_SLOT_BITS
+
 /* Set by user space before loading. */
 const volatile __u64 page_size = 4096;
 const volatile __u8 tree_scope = 1; /* 0: system scope, no tree to follow */
+/* Slots of the request table in use: 0 or a power of two up to its size
+ * (fewer only to test the hash map path: ENERGYMETER_BPF_RQ_SLOTS). */
+const volatile __u32 rq_slots_used = 1 << RQ_SLOT_BITS;
 
 /* Read by user space through the skeleton's mmap'ed .bss. */
 __u32 ndevs;        /* slots handed out (may exceed EM_BLK_MAX_DEVS) */
@@ -69,18 +74,44 @@ struct rq_info {
 
 /* Requests by address. blk-mq preallocates its requests, so the same few
  * addresses come back again and again: an entry is created the first time
- * an address is seen and then rewritten in place (a lookup), never deleted
- * on completion (it goes back to RQ_IDLE), which saves a hash update and a
- * delete per request. When the map is full (addresses of many disks, or of
- * queues since torn down), the idle entries are swept and the insert is
- * tried again. A plain (preallocated) hash: an LRU could evict a request in
- * flight, and then its completion would never close the busy period. */
+ * an address is seen and then rewritten in place, never deleted on
+ * completion (it goes back to RQ_IDLE).
+ *
+ * First choice, a direct-mapped table: the address picks one slot, which
+ * the first address to claim it keeps for good, and finding an entry is an
+ * array index the verifier inlines (~10 ns less than a hash map call, three
+ * times a request). A slot is never handed to another address: that could
+ * take the entry of a request in flight, whose completion would then never
+ * close its busy period. Addresses whose slot is taken (and stale ones of
+ * queues since torn down, which keep theirs) go to the hash map rqs: when
+ * it is full, its idle entries are swept and the insert is tried again. A
+ * plain (preallocated) hash: an LRU could evict a request in flight. */
+struct rq_slot {
+    __u64 addr; /* the request's; 0: free */
+    struct rq_info info;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1 << RQ_SLOT_BITS);
+    __type(key, __u32);
+    __type(value, struct rq_slot);
+} rq_slots SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, EM_BLK_MAX_RQS);
     __type(key, __u64);
     __type(value, struct rq_info);
 } rqs SEC(".maps");
+
+/* Where a request's address becomes a number (see addr_of). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} addr_scratch SEC(".maps");
 
 /* Thread group ids of the tree; user space seeds it with its own. */
 struct {
@@ -254,19 +285,59 @@ static long sweep_idle(struct bpf_map *map, __u64 *key, struct rq_info *ri, void
     return 0;
 }
 
+/* A request's address as a number. The verifier allows no arithmetic on a
+ * typed (BTF) pointer, but what is read back from a map value is a number
+ * (storing a pointer there is allowed to programs with CAP_PERFMON, which
+ * tracing needs anyway). 0 when the scratch word cannot be had. */
+static __always_inline __u64 addr_of(struct request *rq)
+{
+    __u32 zero = 0;
+    __u64 *p = bpf_map_lookup_elem(&addr_scratch, &zero);
+    if (!p)
+        return 0;
+    *(volatile __u64 *)p = (__u64)rq;
+    return *(volatile __u64 *)p;
+}
+
+static __always_inline struct rq_slot *slot_of_addr(__u64 addr)
+{
+    if (!rq_slots_used)
+        return NULL;
+    /* Multiplicative (Fibonacci) hashing: requests lie a fixed stride apart. */
+    __u32 i = (__u32)((addr * 0x9E3779B97F4A7C15ull) >> (64 - RQ_SLOT_BITS));
+    i &= rq_slots_used - 1;
+    return bpf_map_lookup_elem(&rq_slots, &i);
+}
+
+/* The entry of the request at addr; NULL when it has none. */
+static __always_inline struct rq_info *rq_find(__u64 addr)
+{
+    if (!addr)
+        return NULL;
+    struct rq_slot *s = slot_of_addr(addr);
+    if (s && s->addr == addr)
+        return &s->info;
+    return bpf_map_lookup_elem(&rqs, &addr);
+}
+
 /* A new entry for a request seen for the first time; NULL when none can be
  * made (counted). */
-static __always_inline struct rq_info *rq_new(__u64 *key, __u8 state, __u8 tree)
+static __always_inline struct rq_info *rq_new(__u64 addr, __u8 state, __u8 tree)
 {
     struct rq_info ri = {.state = state, .tree = tree};
-    if (bpf_map_update_elem(&rqs, key, &ri, BPF_ANY)) {
+    struct rq_slot *s = slot_of_addr(addr);
+    if (s && !*(volatile __u64 *)&s->addr && !__sync_val_compare_and_swap(&s->addr, 0, addr)) {
+        s->info = ri;
+        return &s->info;
+    }
+    if (bpf_map_update_elem(&rqs, &addr, &ri, BPF_ANY)) {
         bpf_for_each_map_elem(&rqs, sweep_idle, NULL, 0);
-        if (bpf_map_update_elem(&rqs, key, &ri, BPF_ANY)) {
+        if (bpf_map_update_elem(&rqs, &addr, &ri, BPF_ANY)) {
             __sync_fetch_and_add(&dropped_rqs, 1);
             return NULL;
         }
     }
-    return bpf_map_lookup_elem(&rqs, key);
+    return bpf_map_lookup_elem(&rqs, &addr);
 }
 
 /* Whether a request starting (dir > 0) or ending (dir < 0) now opens or
@@ -325,13 +396,13 @@ static __always_inline void add_bytes(struct em_blk_acct *a, __u8 op, __u64 byte
 SEC("tp_btf/block_io_start")
 int BPF_PROG(em_io_start, struct request *rq)
 {
-    if (!rq)
+    __u64 addr = addr_of(rq);
+    if (!addr)
         return 0;
-    __u64 key = (__u64)rq;
     __u8 tree = in_tree();
-    struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
+    struct rq_info *ri = rq_find(addr);
     if (!ri) {
-        rq_new(&key, RQ_STARTED, tree);
+        rq_new(addr, RQ_STARTED, tree);
         return 0;
     }
     /* An entry left issued belongs to a request whose completion was not
@@ -345,10 +416,10 @@ int BPF_PROG(em_io_start, struct request *rq)
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(em_rq_issue, struct request *rq)
 {
-    if (!rq)
+    __u64 addr = addr_of(rq);
+    if (!addr)
         return 0;
-    __u64 key = (__u64)rq;
-    struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
+    struct rq_info *ri = rq_find(addr);
     if (ri && ri->state == RQ_ISSUED)
         return 0;
     __u8 tree = 0;
@@ -369,7 +440,7 @@ int BPF_PROG(em_rq_issue, struct request *rq)
     if (!d)
         return 0;
     if (!ri) {
-        ri = rq_new(&key, RQ_IDLE, 0);
+        ri = rq_new(addr, RQ_IDLE, 0);
         if (!ri)
             return 0;
     }
@@ -396,8 +467,7 @@ int BPF_PROG(em_rq_issue, struct request *rq)
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(em_rq_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
 {
-    __u64 key = (__u64)rq;
-    struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
+    struct rq_info *ri = rq_find(addr_of(rq));
     if (!ri)
         return 0;
     if (ri->state != RQ_ISSUED) {
@@ -439,8 +509,7 @@ int BPF_PROG(em_rq_complete, struct request *rq, blk_status_t error, unsigned in
 SEC("tp_btf/block_rq_requeue")
 int BPF_PROG(em_rq_requeue, struct request *rq)
 {
-    __u64 key = (__u64)rq;
-    struct rq_info *ri = bpf_map_lookup_elem(&rqs, &key);
+    struct rq_info *ri = rq_find(addr_of(rq));
     if (!ri || ri->state != RQ_ISSUED)
         return 0;
     __u32 slot = ri->slot;

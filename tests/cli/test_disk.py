@@ -176,10 +176,9 @@ def test_busy_time_paced_writes(binary, loopfs, tmp_path):
     assert d["busy_s"] < 0.5 * rep["duration_s"], (d["busy_s"], rep["duration_s"])
 
 
-def test_busy_time_deep_queue_matches_kernel(binary, loopfs, tmp_path):
-    """With 16 requests queued at a time the disk is never idle between
-    them, so its busy time is the I/O phase, and the kernel's io_ticks
-    (jiffy resolution) agree with ours."""
+def check_deep_queue(binary, loopfs, tmp_path, env_extra=None):
+    """16 requests queued at a time (fio, libaio) for a second, system scope:
+    busy time is the I/O phase and agrees with the kernel's io_ticks."""
     if not shutil.which("fio"):
         pytest.skip("fio is not installed")
     loop, mnt = loopfs
@@ -188,14 +187,41 @@ def test_busy_time_deep_queue_matches_kernel(binary, loopfs, tmp_path):
     rep = stat(binary, tmp_path, ["--disk-scope", "system"],
                ["fio", "--name=deep", "--filename=" + os.path.join(mnt, "deep.bin"),
                 "--rw=randwrite", "--bs=4k", "--direct=1", "--ioengine=libaio", "--iodepth=16",
-                "--size=16M", "--time_based", "--runtime=1", "--output=/dev/null"])
+                "--size=16M", "--time_based", "--runtime=1", "--output=/dev/null"],
+               env_extra=env_extra)
     ticks = io_ticks_s(loop) - t0
     d = disk_dev(rep, loop)
     assert d, rep["components"]["disk"]
+    assert rep["components"]["disk"]["source"] == "ebpf-block", rep["components"]["disk"]
     assert d["write_bytes"] >= 4 * MIB, d
     assert d["busy_s"] <= rep["duration_s"], (d["busy_s"], rep["duration_s"])
     assert d["busy_s"] >= 0.6, d  # most of fio's timed second of queued writes
     assert abs(d["busy_s"] - ticks) <= 0.1 * ticks + 0.03, (d["busy_s"], ticks)
+
+
+def test_busy_time_deep_queue_matches_kernel(binary, loopfs, tmp_path):
+    """With 16 requests queued at a time the disk is never idle between
+    them, so its busy time is the I/O phase, and the kernel's io_ticks
+    (jiffy resolution) agree with ours."""
+    check_deep_queue(binary, loopfs, tmp_path)
+
+
+@pytest.mark.parametrize("slots", ["0", "1"])
+def test_requests_in_the_hash_map(binary, loopfs, tmp_path, slots):
+    """Requests whose slot in the direct-mapped table is taken are kept in
+    the hash map behind it. With no slots (0) every request goes there, with
+    one slot all but one address: counts and busy time stay exact."""
+    loop, mnt = loopfs
+    env = {"ENERGYMETER_BPF_RQ_SLOTS": slots}
+    n = 8 * MIB
+    settle()
+    rep = stat(binary, tmp_path, [], workload("direct-write", os.path.join(mnt, "hm.bin"), n),
+               env_extra=env)
+    assert rep["components"]["disk"]["source"] == "ebpf-block", rep["components"]["disk"]
+    got = dev_bytes(rep, loop, "write_bytes")
+    assert n <= got <= n + META_BOUND, "counted %d for %d" % (got, n)
+    assert not any("could not be followed" in w for w in rep["warnings"]), rep["warnings"]
+    check_deep_queue(binary, loopfs, tmp_path, env)
 
 
 def test_cached_read_counts_nothing(binary, loopfs, tmp_path):
@@ -298,6 +324,12 @@ def test_writeback_without_dirty_tracepoints(binary, loopfs, tmp_path):
     assert rep["components"]["disk"]["source"] == "ebpf-block", rep["components"]["disk"]
     assert dev_bytes(rep, loop, "write_bytes") < n // 2, rep["components"]["disk"]
     assert any("writeback_dirty_folio/page" in w for w in rep["warnings"]), rep["warnings"]
+
+
+def test_bad_rq_slots(binary, loopfs, tmp_path):
+    rep = stat(binary, tmp_path, [], ["true"], env_extra={"ENERGYMETER_BPF_RQ_SLOTS": "3"})
+    assert rep["components"]["disk"]["source"] != "ebpf-block", rep["components"]["disk"]
+    assert any("ENERGYMETER_BPF_RQ_SLOTS is '3'" in w for w in rep["warnings"]), rep["warnings"]
 
 
 def test_bpf_skip_unknown_name(binary, loopfs, tmp_path):
