@@ -382,8 +382,12 @@ static void test_short_windows_jittery_steps(void **state)
             snprintf(what, sizeof what, "%.2f s window, settle %d, jittery", lens[i], settle);
             /* Honest first: within the uncertainty. Without settle the end
              * of a short window may lose its phase (the last step's time
-             * is then anywhere in a period), hence the loose bound. */
-            check_joules(j, u, 300 * w.dur, settle ? 0.2 : 0.6, what);
+             * is then anywhere in a period), hence the loose bound. Under
+             * valgrind the watches wake tens of ms late and may miss the
+             * steps that pin a 0.12 s window down (23 % off, within its
+             * 61 % uncertainty, seen once): honesty only there. */
+            double rel = under_valgrind() ? 1.0 : settle ? 0.2 : 0.6;
+            check_joules(j, u, 300 * w.dur, rel, what);
             /* It saw the jitter: at least a few ms of it. */
             assert_true(json_number(w.r, "counter_step_jitter_s") > 0.003);
         }
