@@ -53,16 +53,14 @@ define bpf-compile
 	$(Q)if command -v llvm-strip >/dev/null; then llvm-strip -g $@; fi
 endef
 
-$(BUILD)/gen/%.bpf.o: src/bpf/%.bpf.c src/blkio.h $(BUILD)/gen/vmlinux.h
+# Static pattern rules (explicit, so that make never deletes these as intermediates).
+$(BUILD)/gen/blkio.bpf.o: $(BUILD)/gen/%.bpf.o: src/bpf/%.bpf.c src/blkio.h $(BUILD)/gen/vmlinux.h
 	$(bpf-compile)
 
-$(BUILD)/gen/%.bpf.o: bench/bpf/%.bpf.c $(BUILD)/gen/vmlinux.h
+$(BUILD)/gen/floor.bpf.o: $(BUILD)/gen/%.bpf.o: bench/bpf/%.bpf.c $(BUILD)/gen/vmlinux.h
 	$(bpf-compile)
 
-# Kept: make would delete them as intermediates of the skeletons.
-.SECONDARY: $(BUILD)/gen/blkio.bpf.o $(BUILD)/gen/floor.bpf.o
-
-$(BUILD)/gen/%.skel.h: $(BUILD)/gen/%.bpf.o
+$(BUILD)/gen/blkio.skel.h $(BUILD)/gen/floor.skel.h: $(BUILD)/gen/%.skel.h: $(BUILD)/gen/%.bpf.o
 	@[ "$(Q)" = "" ] || echo "  SKEL    $@"
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
