@@ -283,6 +283,50 @@ def test_outside_writer_tree_vs_system(binary, loopfs, tmp_path):
         writer.wait()
 
 
+def fio_deep(path, size_mib, extra=()):
+    """fio writing 4 KiB blocks 16 deep. --thread: its job is a thread of the
+    process, not a child that killing the process would leave running."""
+    return ["fio", "--name=q", "--thread", "--filename=" + path, "--rw=randwrite", "--bs=4k",
+            "--direct=1", "--ioengine=libaio", "--iodepth=16", "--size=%dM" % size_mib,
+            "--output=/dev/null"] + list(extra)
+
+
+def test_tree_scope_under_an_io_scheduler(binary, loopfs, tmp_path):
+    """With an I/O scheduler every request is queued in it and sent to the
+    device by whichever context runs the queue next, often not its
+    submitter: with two deep-queue writers, one in the tree and one outside,
+    the tree still counts exactly its own bytes, and system scope both."""
+    if not shutil.which("fio"):
+        pytest.skip("fio is not installed")
+    loop, mnt = loopfs
+    sched = "/sys/block/%s/queue/scheduler" % loop
+    with open(sched) as f:
+        if "mq-deadline" not in f.read():
+            pytest.skip("the kernel has no mq-deadline scheduler (%s)" % sched)
+    n = 16 * MIB
+    settle()
+    with open(sched, "w") as f:
+        f.write("mq-deadline")
+    other = subprocess.Popen(fio_deep(os.path.join(mnt, "sched-other.bin"), 8,
+                                      ["--time_based", "--runtime=30"]),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with open(sched) as f:
+            assert "[mq-deadline]" in f.read()
+        time.sleep(0.5)
+        assert other.poll() is None, "the outside fio died"
+        rep = stat(binary, tmp_path, [], fio_deep(os.path.join(mnt, "sched-own.bin"), n // MIB))
+        got = dev_bytes(rep, loop, "write_bytes")
+        assert n <= got <= n + META_BOUND, "tree scope counted %d for its own %d" % (got, n)
+        rep = stat(binary, tmp_path, ["--disk-scope", "system"], ["sleep", "0.5"])
+        assert dev_bytes(rep, loop, "write_bytes") >= MIB, rep["components"]["disk"]
+    finally:
+        other.kill()
+        other.wait()
+        with open(sched, "w") as f:
+            f.write("none")
+
+
 def test_tree_by_issuer_without_block_io_start(binary, loopfs, tmp_path):
     """Kernels before 6.5 have no block_io_start: the process that issues a
     request decides whose it is (ENERGYMETER_BPF_SKIP takes that path here).
