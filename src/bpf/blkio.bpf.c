@@ -292,15 +292,26 @@ static long sweep_idle(struct bpf_map *map, __u64 *key, struct rq_info *ri, void
 /* A request's address as a number. The verifier allows no arithmetic on a
  * typed (BTF) pointer, but what is read back from a map value is a number
  * (storing a pointer there is allowed to programs with CAP_PERFMON, which
- * tracing needs anyway). 0 when the scratch word cannot be had. */
+ * tracing needs anyway). The word is per CPU, but an interrupt can run
+ * another of these programs between the store and the load and leave its
+ * own request there: the value read is checked against the pointer and the
+ * round trip made again then. 0 when no number could be had. */
 static __always_inline __u64 addr_of(struct request *rq)
 {
     __u32 zero = 0;
     __u64 *p = bpf_map_lookup_elem(&addr_scratch, &zero);
-    if (!p)
+    if (!p || !rq)
         return 0;
-    *(volatile __u64 *)p = (__u64)rq;
-    return *(volatile __u64 *)p;
+    for (int i = 0; i < 4; i++) {
+        *(volatile __u64 *)p = (__u64)rq;
+        __u64 addr = *(volatile __u64 *)p;
+        int same = addr == (__u64)rq;
+        /* Else the compiler, knowing them equal, would use the pointer. */
+        barrier_var(addr);
+        if (same)
+            return addr;
+    }
+    return 0;
 }
 
 static __always_inline struct rq_slot *slot_of_addr(__u64 addr)
