@@ -18,6 +18,7 @@
  * through the model (src/disk_model.c).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,11 +57,22 @@ enum method { M_NONE = 0, M_BPF, M_DISKSTATS, M_PROCIO, M_IGNORED };
 static const char *const method_names[] = {"none", "ebpf-block", "diskstats", "proc-io", "ignored"};
 
 #ifdef EM_HAVE_BPF
+/* One scope of one disk at one instant: its completed I/O, and its busy
+ * time up to that instant (the open busy period included). */
+struct scope_snap {
+    struct em_blk_io io;
+    uint64_t busy_ns;
+};
+
 /* One disk's counters at one instant, both scopes. */
 struct bpf_snap {
     uint32_t dev;
-    struct em_blk_acct all, tree;
+    struct scope_snap all, tree;
 };
+
+/* The layout blkio.bpf.c relies on: two whole cache lines a disk. */
+_Static_assert(sizeof(struct em_blk_dev) == 128 && offsetof(struct em_blk_dev, all_io) == 64,
+               "struct em_blk_dev must be two 64-byte lines, the I/O counts in the second");
 
 struct bpf_reading {
     struct bpf_snap d[EM_BLK_MAX_DEVS];
@@ -304,11 +316,13 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Close the open busy period at now, so that the snapshot is a plain total. */
-static void settle(struct em_blk_acct *a, uint64_t now)
+/* The busy time up to now: the closed periods, and the open one to now. */
+static uint64_t busy_until(const struct em_blk_busy *b, uint64_t now)
 {
-    if (a->inflight > 0 && now > a->busy_since)
-        a->busy_ns += now - a->busy_since;
+    uint64_t ns = b->busy_ns;
+    if (b->inflight > 0 && now > b->busy_since)
+        ns += now - b->busy_since;
+    return ns;
 }
 
 static int bpf_read(struct blkio *b, struct bpf_reading *r)
@@ -328,10 +342,10 @@ static int bpf_read(struct blkio *b, struct bpf_reading *r)
             continue;
         struct bpf_snap *s = &r->d[r->n++];
         s->dev = v.dev;
-        s->all = v.all;
-        s->tree = v.tree;
-        settle(&s->all, now);
-        settle(&s->tree, now);
+        s->all.io = v.all_io;
+        s->all.busy_ns = busy_until(&v.all_busy, now);
+        s->tree.io = v.tree_io;
+        s->tree.busy_ns = busy_until(&v.tree_busy, now);
     }
     r->dropped_devs = __atomic_load_n(&bss->dropped_devs, __ATOMIC_RELAXED);
     r->dropped_rqs = __atomic_load_n(&bss->dropped_rqs, __ATOMIC_RELAXED);
@@ -618,8 +632,8 @@ static int fill_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size
         struct bpf_snap zero = {0};
         if (!s)
             s = &zero;
-        const struct em_blk_acct *ea = b->system ? &e->all : &e->tree;
-        const struct em_blk_acct *sa = b->system ? &s->all : &s->tree;
+        const struct scope_snap *ea = b->system ? &e->all : &e->tree;
+        const struct scope_snap *sa = b->system ? &s->all : &s->tree;
         struct em_disk_delta d = {0};
         int stacked = 0;
         name_disk(b, e->dev, &d, &stacked);
@@ -627,10 +641,10 @@ static int fill_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size
          * below: counted there. */
         if (stacked)
             continue;
-        d.read_bytes = sub(ea->read_bytes, sa->read_bytes);
-        d.write_bytes = sub(ea->write_bytes, sa->write_bytes);
-        d.reads = sub(ea->reads, sa->reads);
-        d.writes = sub(ea->writes, sa->writes);
+        d.read_bytes = sub(ea->io.read_bytes, sa->io.read_bytes);
+        d.write_bytes = sub(ea->io.write_bytes, sa->io.write_bytes);
+        d.reads = sub(ea->io.reads, sa->io.reads);
+        d.writes = sub(ea->io.writes, sa->io.writes);
         d.busy_s = (double)sub(ea->busy_ns, sa->busy_ns) / 1e9;
         if (d.read_bytes || d.write_bytes || d.busy_s > 0 || d.reads || d.writes)
             v[(*n)++] = d;

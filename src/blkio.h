@@ -16,27 +16,38 @@
 #define EM_BLK_RQ_SLOT_BITS 12
 #define EM_BLK_MAX_RQS 16384
 
-/* One scope's accounting of one disk. Busy time is kept as the sum of the
- * closed busy periods plus the start of the open one (when inflight > 0),
- * so that a reader can compute the busy time at any instant. */
-struct em_blk_acct {
-    __u64 read_bytes;
-    __u64 write_bytes;
-    __u64 reads;  /* read requests completed */
-    __u64 writes; /* write requests completed */
+/* One scope's busy time of one disk, kept as the sum of the closed busy
+ * periods plus the start of the open one (when inflight > 0), so that a
+ * reader can compute the busy time at any instant. */
+struct em_blk_busy {
     __u64 busy_ns;
     __u64 busy_since; /* CLOCK_MONOTONIC ns; meaningful when inflight > 0 */
     __s64 inflight;
 };
 
-/* One whole disk. The lock makes the in-flight count and the busy period
- * change together, so that busy time is exact even when requests of one disk
- * are issued and completed on several CPUs at once. */
+/* One scope's completed I/O of one disk. */
+struct em_blk_io {
+    __u64 read_bytes;
+    __u64 write_bytes;
+    __u64 reads;  /* read requests completed */
+    __u64 writes; /* write requests completed */
+};
+
+/* One whole disk, in two cache lines (the map's values start on a page
+ * boundary, BPF_F_MMAPABLE): the first holds what every issue and
+ * completion changes, the second what only completions add, so that where
+ * issue and completion run on different CPUs only the first moves between
+ * them for every request. The lock makes the in-flight counts and the busy
+ * periods change together, so that busy time is exact even when requests
+ * of one disk are issued and completed on several CPUs at once. */
 struct em_blk_dev {
     struct bpf_spin_lock lock;
-    __u32 dev;               /* the kernel's dev_t: major << 20 | minor; 0: slot unused */
-    struct em_blk_acct all;  /* every request */
-    struct em_blk_acct tree; /* requests of the measured process tree */
+    __u32 dev; /* the kernel's dev_t: major << 20 | minor; 0: slot unused */
+    struct em_blk_busy all_busy;
+    struct em_blk_busy tree_busy; /* requests of the measured process tree */
+    __u64 pad;
+    struct em_blk_io all_io;
+    struct em_blk_io tree_io;
 };
 
 #define EM_BLK_KDEV_MAJOR(d) ((d) >> 20)

@@ -54,8 +54,11 @@ __u64 tree_gen;
 /* Inodes ever given dirty credit: while 0, writes skip the credit lookup. */
 __u64 credits;
 
+/* Mmapable only for its layout: its values then start on a page, so that
+ * each disk's two cache lines are whole ones (see struct em_blk_dev). */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
     __uint(max_entries, EM_BLK_MAX_DEVS);
     __type(key, __u32);
     __type(value, struct em_blk_dev);
@@ -363,8 +366,8 @@ static __always_inline struct rq_info *rq_new(__u64 addr, __u8 state, __u8 tree)
 static __always_inline int busy_edge(struct em_blk_dev *d, int tree, int dir)
 {
     __s64 at = dir > 0 ? 0 : 1;
-    return *(volatile __s64 *)&d->all.inflight <= at ||
-           (tree && *(volatile __s64 *)&d->tree.inflight <= at);
+    return *(volatile __s64 *)&d->all_busy.inflight <= at ||
+           (tree && *(volatile __s64 *)&d->tree_busy.inflight <= at);
 }
 
 /* Takes the disk's lock with the time in *now when the event opens or
@@ -382,13 +385,13 @@ static __always_inline void lock_timed(struct em_blk_dev *d, int tree, int dir, 
     }
 }
 
-static __always_inline void busy_start(struct em_blk_acct *a, __u64 now)
+static __always_inline void busy_start(struct em_blk_busy *a, __u64 now)
 {
     if (a->inflight++ == 0)
         a->busy_since = now;
 }
 
-static __always_inline void busy_stop(struct em_blk_acct *a, __u64 now)
+static __always_inline void busy_stop(struct em_blk_busy *a, __u64 now)
 {
     if (a->inflight <= 0)
         return;
@@ -396,7 +399,7 @@ static __always_inline void busy_stop(struct em_blk_acct *a, __u64 now)
         a->busy_ns += now - a->busy_since;
 }
 
-static __always_inline void add_bytes(struct em_blk_acct *a, __u8 op, __u64 bytes, int done)
+static __always_inline void add_bytes(struct em_blk_io *a, __u8 op, __u64 bytes, int done)
 {
     if (op == OP_READ) {
         a->read_bytes += bytes;
@@ -472,9 +475,9 @@ int BPF_PROG(em_rq_issue, struct request *rq)
     ri->state = RQ_ISSUED;
     __u64 now;
     lock_timed(d, tree, 1, &now);
-    busy_start(&d->all, now);
+    busy_start(&d->all_busy, now);
     if (tree)
-        busy_start(&d->tree, now);
+        busy_start(&d->tree_busy, now);
     bpf_spin_unlock(&d->lock);
     return 0;
 }
@@ -507,13 +510,13 @@ int BPF_PROG(em_rq_complete, struct request *rq, blk_status_t error, unsigned in
         lock_timed(d, tree, -1, &now);
     else
         bpf_spin_lock(&d->lock);
-    add_bytes(&d->all, op, nr_bytes, done);
+    add_bytes(&d->all_io, op, nr_bytes, done);
     if (tree)
-        add_bytes(&d->tree, op, nr_bytes, done);
+        add_bytes(&d->tree_io, op, nr_bytes, done);
     if (done) {
-        busy_stop(&d->all, now);
+        busy_stop(&d->all_busy, now);
         if (tree)
-            busy_stop(&d->tree, now);
+            busy_stop(&d->tree_busy, now);
     }
     bpf_spin_unlock(&d->lock);
     return 0;
@@ -535,9 +538,9 @@ int BPF_PROG(em_rq_requeue, struct request *rq)
     __u8 tree = ri->tree;
     __u64 now;
     lock_timed(d, tree, -1, &now);
-    busy_stop(&d->all, now);
+    busy_stop(&d->all_busy, now);
     if (tree)
-        busy_stop(&d->tree, now);
+        busy_stop(&d->tree_busy, now);
     bpf_spin_unlock(&d->lock);
     return 0;
 }
