@@ -7,6 +7,7 @@ run uses the real /sys and /proc (no ENERGYMETER_SYSFS_ROOT), since block
 I/O cannot be faked. The loop device is always detached (finalizer).
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -34,41 +35,54 @@ def _run(cmd, **kw):
                           timeout=60, **kw)
 
 
-@pytest.fixture(scope="module")
-def loopfs():
-    """(device name, mount point) of a fresh ext4 on a loop device."""
+def need_root_and(*tools):
+    """Skips unless running as root with these tools installed."""
     if os.geteuid() != 0:
         pytest.skip("storage tests need root (losetup, mount, eBPF); running as uid %d"
                     % os.geteuid())
-    for tool in ("losetup", "mkfs.ext4", "mount", "umount"):
+    for tool in tools:
         if not shutil.which(tool):
             pytest.skip("%s is not installed" % tool)
-    d = tempfile.mkdtemp(prefix="em-disk-", dir="/var/tmp")
-    img, mnt = os.path.join(d, "disk.img"), os.path.join(d, "mnt")
-    os.mkdir(mnt)
+
+
+@contextlib.contextmanager
+def loop_device(prefix, size):
+    """(work directory, /dev/loopN) of a fresh image of size bytes, attached
+    as a loop device; detached and removed after."""
+    d = tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
     dev = None
-    mounted = False
     try:
+        img = os.path.join(d, "disk.img")
         with open(img, "wb") as f:
-            f.truncate(512 * MIB)
+            f.truncate(size)
         p = _run(["losetup", "--find", "--show", img])
         if p.returncode != 0:
             pytest.skip("no loop device support here: losetup says %s" % p.stderr.strip())
         dev = p.stdout.strip()
+        yield d, dev
+    finally:
+        if dev:
+            _run(["losetup", "-d", dev])
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def loopfs():
+    """(device name, mount point) of a fresh ext4 on a loop device."""
+    need_root_and("losetup", "mkfs.ext4", "mount", "umount")
+    with loop_device("em-disk-", 512 * MIB) as (d, dev):
+        mnt = os.path.join(d, "mnt")
+        os.mkdir(mnt)
         p = _run(["mkfs.ext4", "-q", "-F", dev])
         assert p.returncode == 0, p.stderr
         p = _run(["mount", dev, mnt])
         if p.returncode != 0:
             pytest.skip("cannot mount the loop device: %s" % p.stderr.strip())
-        mounted = True
-        yield os.path.basename(dev), mnt
-    finally:
-        if mounted:
+        try:
+            yield os.path.basename(dev), mnt
+        finally:
             if _run(["umount", mnt]).returncode != 0:
                 _run(["umount", "-l", mnt])
-        if dev:
-            _run(["losetup", "-d", dev])
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def real_env(extra=None):
@@ -144,15 +158,29 @@ def test_direct_write_and_read_exact(binary, loopfs, tmp_path):
     assert not any("default powers" in w for w in rep["warnings"]), rep["warnings"]
 
 
+def diskstats(name, *fields):
+    """Fields of a disk's line in /proc/diskstats (0-based, counting the
+    major and minor numbers and the name)."""
+    with open("/proc/diskstats") as f:
+        for line in f:
+            cols = line.split()
+            if cols[2] == name:
+                return tuple(int(cols[i]) for i in fields)
+    raise AssertionError("no %s in /proc/diskstats" % name)
+
+
 def io_ticks_s(name):
     """The kernel's own busy time of a disk (/proc/diskstats, field 13: ms
     with at least one request in flight, kept in jiffies)."""
-    with open("/proc/diskstats") as f:
-        for line in f:
-            fields = line.split()
-            if fields[2] == name:
-                return int(fields[12]) / 1000.0
-    raise AssertionError("no %s in /proc/diskstats" % name)
+    return diskstats(name, 12)[0] / 1000.0
+
+
+def fio_deep(path, size_mib, extra=()):
+    """fio writing 4 KiB blocks 16 deep. --thread: its job is a thread of the
+    process, not a child that killing the process would leave running."""
+    return ["fio", "--name=q", "--thread", "--filename=" + path, "--rw=randwrite", "--bs=4k",
+            "--direct=1", "--ioengine=libaio", "--iodepth=16", "--size=%dM" % size_mib,
+            "--output=/dev/null"] + list(extra)
 
 
 def test_busy_time_paced_writes(binary, loopfs, tmp_path):
@@ -185,9 +213,7 @@ def check_deep_queue(binary, loopfs, tmp_path, env_extra=None):
     settle()
     t0 = io_ticks_s(loop)
     rep = stat(binary, tmp_path, ["--disk-scope", "system"],
-               ["fio", "--name=deep", "--filename=" + os.path.join(mnt, "deep.bin"),
-                "--rw=randwrite", "--bs=4k", "--direct=1", "--ioengine=libaio", "--iodepth=16",
-                "--size=16M", "--time_based", "--runtime=1", "--output=/dev/null"],
+               fio_deep(os.path.join(mnt, "deep.bin"), 16, ["--time_based", "--runtime=1"]),
                env_extra=env_extra)
     ticks = io_ticks_s(loop) - t0
     d = disk_dev(rep, loop)
@@ -283,14 +309,6 @@ def test_outside_writer_tree_vs_system(binary, loopfs, tmp_path):
         writer.wait()
 
 
-def fio_deep(path, size_mib, extra=()):
-    """fio writing 4 KiB blocks 16 deep. --thread: its job is a thread of the
-    process, not a child that killing the process would leave running."""
-    return ["fio", "--name=q", "--thread", "--filename=" + path, "--rw=randwrite", "--bs=4k",
-            "--direct=1", "--ioengine=libaio", "--iodepth=16", "--size=%dM" % size_mib,
-            "--output=/dev/null"] + list(extra)
-
-
 def test_tree_scope_under_an_io_scheduler(binary, loopfs, tmp_path):
     """With an I/O scheduler every request is queued in it and sent to the
     device by whichever context runs the queue next, often not its
@@ -327,39 +345,18 @@ def test_tree_scope_under_an_io_scheduler(binary, loopfs, tmp_path):
             f.write("none")
 
 
-def diskstats(name):
-    """(reads, sectors read, writes, sectors written) of a disk, completed."""
-    with open("/proc/diskstats") as f:
-        for line in f:
-            fields = line.split()
-            if fields[2] == name:
-                return tuple(int(fields[i]) for i in (3, 5, 7, 9))
-    raise AssertionError("no %s in /proc/diskstats" % name)
-
-
 @pytest.fixture
-def raw_loop(loopfs):
+def raw_loop():
     """A loop device with no file system on it: nothing writes to it but the
-    test (no journal, no writeback). Needs what loopfs needs."""
-    d = tempfile.mkdtemp(prefix="em-raw-", dir="/var/tmp")
-    img = os.path.join(d, "raw.img")
-    with open(img, "wb") as f:
-        f.truncate(64 * MIB)
-    p = _run(["losetup", "--find", "--show", img])
-    if p.returncode != 0:
-        shutil.rmtree(d, ignore_errors=True)
-        pytest.skip("no loop device support here: losetup says %s" % p.stderr.strip())
-    dev = p.stdout.strip()
-    try:
+    test (no journal, no writeback)."""
+    need_root_and("losetup")
+    with loop_device("em-raw-", 64 * MIB) as (_, dev):
         # udev may probe a new device (blkid reads): let that pass first.
         if shutil.which("udevadm"):
             _run(["udevadm", "settle"])
         else:
             time.sleep(0.5)
         yield dev
-    finally:
-        _run(["losetup", "-d", dev])
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_system_scope_equals_the_kernels_counters(binary, raw_loop, tmp_path):
@@ -373,9 +370,11 @@ def test_system_scope_equals_the_kernels_counters(binary, raw_loop, tmp_path):
     script = ("%s %s direct-write %s %d && dd if=%s of=/dev/null bs=64k count=96 status=none && "
               "%s" % (PY, WORKLOAD, raw_loop, 8 * MIB, raw_loop,
                       " ".join(fio_deep(raw_loop, 4))))
-    before = diskstats(name)
+    # Reads and sectors read, writes and sectors written, completed.
+    counters = (3, 5, 7, 9)
+    before = diskstats(name, *counters)
     rep = stat(binary, tmp_path, ["--disk-scope", "system"], ["sh", "-c", script])
-    after = diskstats(name)
+    after = diskstats(name, *counters)
     reads, rsect, writes, wsect = (a - b for a, b in zip(after, before))
     d = disk_dev(rep, name)
     assert d, rep["components"]["disk"]
