@@ -165,10 +165,9 @@ def bench_overhead(em, floor, loop, pairs, seconds, env, place):
     do nothing attached to the same tracepoints (bpf_floor: the floor that
     dispatch alone costs on this kernel, when built) and with the two
     programs an exact busy time needs at least, each reading the clock
-    (floor_clock), in rounds run back to
-    back with the order rotated from one round to the next, so that the
-    drift of a noisy VM (other tenants, the loop device's page cache
-    filling) hits every side of a round alike. Every side runs fio under
+    (floor_clock), in rounds run back to back with the order rotated from
+    one round to the next, so that the drift of a noisy VM (other tenants,
+    the loop device's page cache filling) hits every side of a round alike. Every side runs fio under
     `energymeter stat`, detached and floor with --no-bpf, so that the only
     differences are the programs.
     Returns {"detached"|"floor"|"floor_clock"|"attached": [IOPS of each round]}."""
@@ -430,7 +429,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=20,
                     help="rounds of fio runs for the overhead, one run per side (detached, "
-                         "floor, attached) a round (default 20)")
+                         "floor, floor_clock, attached) a round (default 20)")
     ap.add_argument("--seconds", type=float, default=1.5, help="length of one fio run")
     ap.add_argument("--parts", default="startup,overhead,bytes",
                     help="what to measure: startup, overhead, bytes (comma-separated)")
@@ -469,7 +468,7 @@ def main():
               % (pair_s * 1e6))
 
     mounted = None
-    use_bt = shutil.which("bpftrace") is not None and parts & {"startup", "bytes"}
+    use_bt = shutil.which("bpftrace") is not None and bool(parts & {"startup", "bytes"})
     if not shutil.which("bpftrace"):
         print("bpftrace: not installed: the original's figures cannot be measured")
     elif use_bt:

@@ -65,7 +65,7 @@ $(BUILD)/gen/blkio.skel.h $(BUILD)/gen/floor.skel.h: $(BUILD)/gen/%.skel.h: $(BU
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
 # The storage benchmark's floor: the same tracepoints with programs that do nothing
-# (bench/bpf/bpf_floor.c). fio and bpftrace it drives are Debian packages.
+# (bench/bpf/bpf_floor.c). The fio and bpftrace that bench_disk.py drives are Debian packages.
 ifeq ($(BPF_MISSING),)
 BENCH_DEPS += $(BUILD)/bench/bpf_floor
 endif
