@@ -20,10 +20,7 @@ struct listing {
 
 static void listing_free(struct listing *l)
 {
-    if (l->src)
-        em_sources_close(l->src, l->probes, l->n);
-    else
-        free(l->probes);
+    em_sources_close(l->src, l->probes, l->n);
 }
 
 /* cfg NULL: every method is probed, whatever a meter's options would pick. */

@@ -488,10 +488,7 @@ void em_meter_free(em_meter *m)
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->thread, NULL);
     }
-    if (m->src)
-        em_sources_close(m->src, m->probes, m->nsrc);
-    else
-        free(m->probes);
+    em_sources_close(m->src, m->probes, m->nsrc);
     free(m->scratch_raw);
     free(m->scratch_err);
     free(m->scratch_t);

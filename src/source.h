@@ -160,8 +160,8 @@ EM_INTERNAL int em_sources_resolve(struct em_source *src, struct em_probe *probe
 /*
  * Open every source of the table (cfg NULL: probe everything, as `list`
  * does), then resolve which one serves each component. *src, *probes and *n
- * are set even on failure, for em_sources_close(). On failure msg names the
- * source.
+ * are set even on failure, for em_sources_close() (which takes them as they
+ * are, NULL src and n 0 included). On failure msg names the source.
  */
 EM_INTERNAL int em_sources_open(const struct em_config *cfg, struct em_source **src,
                                 struct em_probe **probes, size_t *n, char *msg, size_t msgsz);
