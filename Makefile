@@ -52,7 +52,8 @@ BENCH_DEPS :=
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all deps run test unit pytest check-asan check-valgrind bench install uninstall clean format \
+.PHONY: all deps run run-now test test-now unit pytest check-asan check-valgrind bench bench-now install \
+        uninstall clean format \
         format-check
 
 all: $(BUILD)/energymeter $(BUILD)/libenergymeter.so $(BUILD)/libenergymeter.a
@@ -105,8 +106,18 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libenergymeter.a
 	$(Q)$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(BUILD)/libenergymeter.a \
 	  $(LDFLAGS_ALL) $(LIBS)
 
+# `run`, `test` and `bench` install the packages first, then do their work in a second make: the
+# build's configuration (is bpftool there? clang?) is read when make starts, so a make that
+# installed them must not be the one that builds (on a fresh machine it would build without eBPF).
+run: deps
+	$(Q)$(MAKE) --no-print-directory run-now
+test: deps
+	$(Q)$(MAKE) --no-print-directory test-now
+bench: deps
+	$(Q)$(MAKE) --no-print-directory bench-now
+
 # A few seconds of CPU work and file I/O, measured and reported.
-run: deps all
+run-now: all
 	$(Q)ENERGYMETER_DEMO_DIR=$(BUILD) ./$(BUILD)/energymeter stat --label "make run demo" -- \
 	  sh tools/demo-workload.sh $(BUILD)
 
@@ -133,10 +144,10 @@ check-valgrind: $(UNIT_BINS) $(TEST_DEPS)
 	$(Q)ENERGYMETER_SYSFS_ROOT=/nonexistent valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect ./$(BUILD)/energymeter stat --json -o /dev/null -- true
 
-test: deps all format-check unit pytest pytest-python check-asan check-valgrind
+test-now: all format-check unit pytest pytest-python check-asan check-valgrind
 	@echo "make test: all test suites passed"
 
-bench: deps all $(BENCH_BINS) $(BENCH_DEPS)
+bench-now: all $(BENCH_BINS) $(BENCH_DEPS)
 	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
 	$(Q)echo; $(PYTHON) bench/bench_disk.py --build $(BUILD)
 	$(Q)echo; echo "GPU figures on the fake NVML (targets: em_end < 10 ms without settle, sampler < 0.5 %)"

@@ -35,9 +35,22 @@ $(BUILD)/obj/src/blkio.o: CFLAGS_ALL += -DEM_HAVE_BPF=1
 GEN_HEADERS  += $(BUILD)/gen/blkio.skel.h
 LIBS         += -lbpf -lelf -lz
 else
+# Not from the make of `make test`, `run` or `bench` that installs the packages: the second make
+# that builds reads the configuration again (Makefile).
+ifneq ($(filter-out run test bench deps,$(or $(MAKECMDGOALS),all)),)
 $(info energymeter: building without eBPF: $(BPF_MISSING))
+endif
 $(BUILD)/obj/src/blkio.o: CFLAGS_ALL += '-DEM_BPF_MISSING="$(BPF_MISSING)"'
 endif
+
+# The configuration blkio.o was built with, rewritten only when it changes, so that installing
+# bpftool or clang later (or NO_BPF=1) rebuilds it instead of keeping the old build.
+BPF_CONFIG := $(if $(BPF_MISSING),without eBPF: $(BPF_MISSING),with eBPF)
+BPF_STAMP  := $(BUILD)/gen/bpf-config
+ifneq ($(file <$(BPF_STAMP)),$(BPF_CONFIG))
+$(shell mkdir -p $(BUILD)/gen && printf '%s\n' '$(BPF_CONFIG)' > $(BPF_STAMP))
+endif
+$(BUILD)/obj/src/blkio.o: $(BPF_STAMP)
 
 $(BUILD)/gen/vmlinux.h:
 	@mkdir -p $(dir $@)
