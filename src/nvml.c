@@ -179,12 +179,8 @@ static int open_gpu(struct em_source *s, struct em_probe *probe, unsigned i)
     const char *fix = NULL;
     nvmlReturn_t r;
     snprintf(dev, sizeof dev, "gpu%u", i);
-    *g = (struct em_nvml_gpu){.n = n,
-                              .index = i,
-                              .period = EM_NVML_PERIOD_PRIOR_S,
-                              .period_err = EM_NVML_PERIOD_ERR_PRIOR_S,
-                              .pmin_w = INFINITY,
-                              .pmax_w = -INFINITY};
+    *g = (struct em_nvml_gpu){.n = n, .index = i, .pmin_w = INFINITY, .pmax_w = -INFINITY};
+    em_nvml_steps_init(&g->steps);
 
     r = n->api.handle(i, &g->dev);
     if (r != NVML_SUCCESS) {
@@ -445,8 +441,9 @@ static int nvml_end(struct em_source *s)
         }
         struct em_nvml_window w = {.b = g->b,
                                    .e = g->e,
-                                   .period = g->period,
-                                   .period_err = g->period_err + g->jitter,
+                                   .period = g->steps.period,
+                                   .period_err = em_nvml_steps_spacing_err(&g->steps),
+                                   .jitter = g->steps.jitter,
                                    .max_power_w = g->max_power_w,
                                    .tb = n->begin_t,
                                    .te = end_t};
@@ -459,8 +456,8 @@ static int nvml_end(struct em_source *s)
         } else {
             /* The plain difference: off by up to one step at each end. */
             double dur = ch->ctr.last_t - ch->ctr.start_t;
-            double p = dur > g->period ? ch->ctr.joules / dur : g->max_power_w;
-            ch->ctr.uncertainty_j += 2 * p * g->period;
+            double p = dur > g->steps.period ? ch->ctr.joules / dur : g->max_power_w;
+            ch->ctr.uncertainty_j += 2 * p * g->steps.period;
         }
     }
     pthread_mutex_unlock(&n->mu);
@@ -506,14 +503,14 @@ static int gpu_warnings(const struct em_nvml *n, const struct em_nvml_gpu *g,
             "gpu%u: the window (%.3f s) is shorter than one step of the energy counter "
             "(~%.0f ms): its energy is estimated from power readings; --gpu-settle %.0f measures "
             "it",
-            g->index, w->duration_s, g->period * 1000, round(g->period * 150) * 10);
+            g->index, w->duration_s, g->steps.period * 1000, round(g->steps.period * 150) * 10);
     if (g->est.ok && g->est.tail_guessed && g->est.uncertainty_j > 0.05 * g->est.joules)
         return em_report_add_warning(
             r,
             "gpu%u: the window ended inside a step of the energy counter; that part (up to "
             "%.0f ms) is extrapolated at the window's power (see uncertainty_j); "
             "--gpu-settle %.0f measures it",
-            g->index, g->period * 1000, round(g->period * 150) * 10);
+            g->index, g->steps.period * 1000, round(g->steps.period * 150) * 10);
     return 0;
 }
 
@@ -540,12 +537,12 @@ static int nvml_annotate(struct em_source *s, struct em_report_component *c,
         if (!err)
             err = em_extras_set_string(&d->extras, "method",
                                        g->energy_mode ? "energy-counter" : "power-readings");
-        if (!err && g->energy_mode && g->have_ref) {
+        if (!err && g->energy_mode && g->steps.seen > 0) {
             /* How the counter steps, as learned: lets a user (and us, on
              * real hardware) see whether it keeps a regular period. */
-            err = em_extras_set_number(&d->extras, "counter_step_s", g->period);
+            err = em_extras_set_number(&d->extras, "counter_step_s", g->steps.period);
             if (!err)
-                err = em_extras_set_number(&d->extras, "counter_step_jitter_s", g->jitter);
+                err = em_extras_set_number(&d->extras, "counter_step_jitter_s", g->steps.jitter);
         }
         if (!err && g->procs_known) {
             known = 1;

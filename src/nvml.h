@@ -98,7 +98,9 @@ struct em_nvml_edge {
 struct em_nvml_window {
     struct em_nvml_edge b, e; /* begin and end */
     double period;            /* step period of the counter (s) */
-    double period_err;        /* its uncertainty, jitter included (s) */
+    double period_err;        /* how far one step's spacing may be from it (s) */
+    double jitter;            /* of which two offsets from the grid, which do not add
+                                 up over steps as the period's own error does (s) */
     double max_power_w;
     double tb, te; /* the meter's window edges (NAN: the readings' midpoints) */
 };
@@ -119,6 +121,45 @@ struct em_nvml_estimate {
 EM_INTERNAL void em_nvml_estimate_window(const struct em_nvml_window *w,
                                          struct em_nvml_estimate *out);
 
+/* ------------------------------------------------------------ steps */
+
+/* Sightings kept in the chain that the period is fitted to. */
+#define EM_NVML_CHAIN_MAX 32
+
+/*
+ * How the energy counter steps, learnt from the steps the watches see
+ * (nvml_steps.c): step k comes at phase + k x period + j_k, where the
+ * offset j_k is the counter's jitter, |j_k| <= jitter.
+ */
+struct em_nvml_steps {
+    double period;     /* s */
+    double period_err; /* its uncertainty (s) */
+    double jitter;     /* how far a step may fall from the period's grid (s) */
+    int seen;          /* steps seen in all */
+    /* The chain: recent sightings whose step numbers relative to each
+     * other are certain (k), with when they stepped (t +- err). */
+    int n;
+    double k[EM_NVML_CHAIN_MAX], t[EM_NVML_CHAIN_MAX], err[EM_NVML_CHAIN_MAX];
+    /* The chains gone, summed: (k - mean k)^2, (k - mean k)(t - mean t),
+     * |k - mean k| (means of their own chain), the largest timing error, and
+     * their points less one phase each. */
+    double past_sxx, past_sxy, past_sabs, past_emax;
+    int dof_past;
+    double off_max; /* the largest offset from the grid beyond the timing errors */
+};
+
+/* The prior: a period of EM_NVML_PERIOD_PRIOR_S +- EM_NVML_PERIOD_ERR_PRIOR_S. */
+EM_INTERNAL void em_nvml_steps_init(struct em_nvml_steps *s);
+
+/* The steps one watch saw, in order: t[i] +- err[i] (CLOCK_MONOTONIC s),
+ * each the only step between the watch's previous call and its next. */
+EM_INTERNAL void em_nvml_steps_learn(struct em_nvml_steps *s, const double *t, const double *err,
+                                     int count);
+
+/* How far apart two adjacent steps may be from one period: the period's
+ * error and two offsets (what the window arithmetic is told). */
+EM_INTERNAL double em_nvml_steps_spacing_err(const struct em_nvml_steps *s);
+
 /* ------------------------------------------------------------- GPUs */
 
 enum em_nvml_job { EM_NVML_JOB_NONE = 0, EM_NVML_JOB_CAL, EM_NVML_JOB_BEGIN, EM_NVML_JOB_END };
@@ -134,10 +175,8 @@ struct em_nvml_gpu {
     int energy_mode; /* 1: energy counter; 0: power readings */
     double max_power_w;
 
-    /* the counter's step period, learnt from the steps watches see */
-    double period, period_err, jitter;
-    int have_ref;
-    double ref_t, ref_err;
+    /* how the counter steps, learnt from the steps watches see */
+    struct em_nvml_steps steps;
 
     /* worker thread (energy mode) */
     pthread_t thread;

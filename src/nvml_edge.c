@@ -40,10 +40,11 @@
 #define WATCH_MARGIN_S 0.015
 /* How often the running compute processes are listed during a window. */
 #define PROC_PERIOD_S 0.25
-/* The period is known well enough once its error is below this. */
-#define PERIOD_KNOWN_S 0.002
-/* Steps watched after a window begins (about 0.3 s on a real GPU). */
-#define BEGIN_STEPS 3
+/* Steps watched after a window begins (about 0.4 s on a real GPU): four,
+ * so that a fresh meter (every `energymeter stat`), whose calibration the
+ * window's start cancels, has enough to tell jitter from a regular period
+ * (with three, one fresh meter in ~60 missed a 15 ms jitter). */
+#define BEGIN_STEPS EM_NVML_MAX_STEPS
 /* Steps watched when the meter is created, to learn the period. */
 #define CAL_STEPS EM_NVML_MAX_STEPS
 /* Largest process list read. */
@@ -118,42 +119,6 @@ static void check_procs(struct em_nvml_gpu *g, int *used, int *known)
     }
 }
 
-/* -------------------------------------------------------------- period */
-
-/* A step seen at t (+- err): refine the period from the reference step. */
-static void learn_step(struct em_nvml_gpu *g, double t, double err)
-{
-    if (!g->have_ref || err < g->ref_err / 4) {
-        /* A much sharper reference is worth restarting from. */
-        if (g->have_ref && err < g->ref_err / 4)
-            g->period_err = g->period_err > PERIOD_KNOWN_S ? g->period_err : PERIOD_KNOWN_S;
-        g->have_ref = 1;
-        g->ref_t = t;
-        g->ref_err = err;
-        return;
-    }
-    double span = t - g->ref_t;
-    double k = round(span / g->period);
-    /* The number of steps in between must be certain: off by less than
-     * half a step even at the period's error and the steps' jitter. */
-    if (k < 1 || k * g->period_err + g->jitter > 0.4 * g->period)
-        return;
-    /* A step further from where the period puts it than the two sightings
-     * and the period's error explain: the counter's steps jitter, and no
-     * average removes that. Kept as twice the largest such distance seen:
-     * it bounds where any later step may fall, and a few sightings rarely
-     * catch the farthest. */
-    double seen = err + g->ref_err;
-    double off = fabs(span - k * g->period) - seen - k * g->period_err;
-    if (2 * off > g->jitter)
-        g->jitter = 2 * off;
-    double p = span / k, perr = (seen + g->jitter) / k;
-    if (perr < g->period_err) {
-        g->period = p;
-        g->period_err = perr;
-    }
-}
-
 /* --------------------------------------------------------------- worker */
 
 static void read_edge(struct em_nvml_gpu *g, struct em_nvml_edge *e)
@@ -195,13 +160,14 @@ static void wait_until(struct em_nvml_gpu *g, double t)
 static double next_step(const struct em_nvml_gpu *g, const struct em_nvml_edge *e, double after,
                         double *early)
 {
-    double T = g->period;
-    if (!(T > 0) || g->period_err >= EM_NVML_PERIOD_ERR_PRIOR_S / 2 || e->ticks == 0)
+    const struct em_nvml_steps *st = &g->steps;
+    double T = st->period;
+    if (!(T > 0) || st->period_err >= EM_NVML_PERIOD_ERR_PRIOR_S / 2 || e->ticks == 0)
         return NAN;
     double base = e->tt[e->ticks - 1];
     if (after - base >= T)
         return NAN; /* late already: keep calling */
-    *early = e->te[e->ticks - 1] + g->period_err + 2 * g->jitter;
+    *early = e->te[e->ticks - 1] + em_nvml_steps_spacing_err(st);
     return base + T;
 }
 
@@ -245,7 +211,7 @@ static void watch(struct em_nvml_gpu *g, struct em_nvml_edge *e, int want, doubl
         if (e->ticks >= want)
             break;
         double early = 0, next = next_step(g, e, mid, &early);
-        if (isfinite(next) && early < g->period / 4) {
+        if (isfinite(next) && early < g->steps.period / 4) {
             double wake = next - early - 2 * (t1 - t0) - WATCH_MARGIN_S;
             if (wake > em_now_mono() + WATCH_GAP_S)
                 wait_until(g, fmin(wake, deadline));
@@ -280,7 +246,7 @@ static void run_job(struct em_nvml_gpu *g, int job)
          * step before the end of a short window and show whether the steps
          * keep to their period. */
         want = BEGIN_STEPS;
-        deadline += (BEGIN_STEPS + 0.5) * g->period + 2 * g->jitter;
+        deadline += (BEGIN_STEPS + 0.5) * g->steps.period + 2 * g->steps.jitter;
     } else if (job == EM_NVML_JOB_END) {
         g->in_window = 0;
         want = n->settle_s > 0 ? 1 : 0;
@@ -290,7 +256,7 @@ static void run_job(struct em_nvml_gpu *g, int job)
          * do not come at a regular period are seen before a window needs
          * the period. */
         want = CAL_STEPS;
-        deadline += (CAL_STEPS + 1) * g->period;
+        deadline += (CAL_STEPS + 1) * g->steps.period;
     }
     if (mine.err != NVML_SUCCESS) {
         if (g->last_err == NVML_SUCCESS) {
@@ -309,8 +275,7 @@ static void run_job(struct em_nvml_gpu *g, int job)
     pthread_mutex_unlock(&n->mu);
     watch(g, &mine, want, deadline);
     pthread_mutex_lock(&n->mu);
-    for (int k = 0; k < mine.ticks; k++)
-        learn_step(g, mine.tt[k], mine.te[k]);
+    em_nvml_steps_learn(&g->steps, mine.tt, mine.te, mine.ticks);
     if (mine.werr != NVML_SUCCESS && g->last_err == NVML_SUCCESS) {
         g->last_err = mine.werr;
         g->last_err_t = em_now_mono();
@@ -420,6 +385,17 @@ void em_nvml_edges_settle(struct em_nvml *n, double deadline)
 
 /* ------------------------------------------------------------ arithmetic */
 
+/* [lo, hi] narrowed to where it meets [a, b]; kept whole if they do not meet
+ * (the model does not hold there: the wider view is the honest one). */
+static void narrow(double *lo, double *hi, double a, double b)
+{
+    double l = fmax(*lo, a), h = fmin(*hi, b);
+    if (l <= h) {
+        *lo = l;
+        *hi = h;
+    }
+}
+
 /*
  * The meter's window starts a little before the begin reading's midpoint and
  * ends a little after the end reading's (the reading itself, ~2 ms each on an
@@ -507,22 +483,26 @@ void em_nvml_estimate_window(const struct em_nvml_window *w, struct em_nvml_esti
 
     /* Tail: the part of the step in progress at te. */
     double tail, u_tail, p_win;
-    /* The last step before te (the one the end reading holds), when the
-     * begin watch saw it: its time is then known, not predicted from the
-     * period, which matters where steps do not come at a regular period. */
-    int have_c = 0;
-    double tc_seen = 0, sc_seen = 0;
+    /* The last step before te (the one the end reading holds): seen by the
+     * begin watch (its time is then known, not predicted from the period,
+     * which matters where steps do not come at a regular period), or else
+     * after the last step it saw, tl, and not after te. */
+    double tl = t1, sl = s1, vl = v1;
     for (int j = 0; j < b->ticks && j < EM_NVML_MAX_STEPS; j++)
-        if (b->tv[j] == e->v && b->tt[j] <= te) {
-            have_c = 1;
-            tc_seen = b->tt[j];
-            sc_seen = b->te[j];
+        if (b->tv[j] <= e->v && b->tt[j] <= te) {
+            tl = b->tt[j];
+            sl = b->te[j];
+            vl = b->tv[j] * 1e-3;
         }
+    int have_c = vl == ve;
+    double lo = have_c ? tl - sl : tl, hi = have_c ? fmin(te, tl + sl) : te;
 
     if (e->ticks >= 1) {
         double t2 = e->tt[0], v2 = e->tv[0] * 1e-3, dEe = v2 - ve;
         /* The step in progress at te: [tc, t2], its length seen or T. */
-        double tc = have_c ? tc_seen : t2 - T, sc = have_c ? sc_seen : sT;
+        if (!have_c)
+            narrow(&lo, &hi, t2 - T - sT - e->te[0], t2 - T + sT + e->te[0]);
+        double tc = (lo + hi) / 2, sc = (hi - lo) / 2;
         double len = have_c && t2 > tc ? t2 - tc : T;
         double a = clamp(te - tc, 0, len);
         int win_known = tc - t1 >= 0.5 * T || head_known;
@@ -532,24 +512,30 @@ void em_nvml_estimate_window(const struct em_nvml_window *w, struct em_nvml_esti
         tail = win_known ? tail_win : tail_steady;
         u_tail = fabs(tail_win - tail_steady) + fmax(dEe / len, p_win) * (e->te[0] + sc + e->h);
     } else {
-        /* No settle: the last step before te is the one the begin watch
-         * saw, or predicted from t1 and the period; the partial step is
-         * extrapolated at the window's power, give or take half of it. */
-        double k = floor((te - t1) / T);
-        double tc = have_c ? tc_seen : t1 + k * T;
-        double sc = have_c ? sc_seen + e->h : s1 + k * sT + e->h;
+        /* No settle: the step not seen is predicted from tl and the period
+         * (its error grows with the steps in between; the jitter does not:
+         * it is an offset from the grid, not a random walk); the partial
+         * step is extrapolated at the window's power, give or take half of
+         * it. */
+        if (!have_c) {
+            double k = fmax(1, floor((te - tl) / T));
+            double spread = k * (sT - 2 * w->jitter) + 2 * w->jitter + sl;
+            narrow(&lo, &hi, tl + k * T - spread, tl + k * T + spread);
+        }
+        double tc = (lo + hi) / 2, sc = (hi - lo) / 2 + e->h;
         p_win = tc - t1 >= 0.5 * T ? mid / (tc - t1) : p_head;
         double a = te - tc;
         out->tail_guessed = 1;
         if (sc > T / 4) {
-            /* The phase is lost: anywhere in the step. */
-            tail = p_win * T / 2;
-            u_tail = p_win * T / 2;
+            /* The phase is lost: anywhere in the step, which may be as
+             * long as a period and its spacing error. */
+            tail = p_win * (T + sT) / 2;
+            u_tail = p_win * (T + sT) / 2;
         } else {
             tail = p_win * a;
             u_tail = p_win * sc + 0.5 * tail;
             if (a < sc || a > T - sc)
-                u_tail += p_win * T; /* the end reading may straddle a step */
+                u_tail += p_win * (T + sT); /* the end reading may straddle a step */
         }
     }
     out->joules = head + mid + tail;
