@@ -29,7 +29,7 @@
  * pass: a writer starved by the scheduler (valgrind, a loaded machine) makes
  * the zone draw less for a while instead of jumping by more than any real
  * counter could between two readings. The test compares the meter with
- * e_uj, exactly, and with watts x duration, within 2 %.
+ * e_uj, exactly, and with watts x duration, within NOMINAL_REL.
  *
  * em_begin() and em_end() are called with the writer's mutex held, just
  * after a pass (sync_begin/sync_end): the counters the meter reads at the
@@ -192,17 +192,24 @@ struct fixture {
     struct writer w;
 };
 
-/* package-0 at 50 W wrapping every 5 J (6 wraps in 0.6 s; max power
- * 100 W), dram at 10 W wrapping every 1 J (max power 20 W). */
+/* package-0 at 50 W wrapping every 25 J (3.4 wraps in 1.7 s; max power
+ * 100 W), dram at 10 W wrapping every 5 J (max power 20 W). At maximum
+ * power the counters wrap every 0.17 s (with the meter's margin), so the
+ * sampler reads them every ~40 ms and a test VM that stops the process for
+ * up to ~0.12 s (tens of ms are seen on busy 2-CPU VMs) leaves no wrap in
+ * doubt: a shorter range made such a hiccup an honest "degraded" that the
+ * tests took for a failure. */
+#define PKG_RANGE_UJ 25000000
+#define DRAM_RANGE_UJ 5000000
 static struct fixture *fixture_wrapping(void)
 {
     struct fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     fakefs_init(&fx->fs);
-    fakefs_zone(&fx->fs, "intel-rapl:0", "package-0", 5000000, 100000000, 4000000);
-    fakefs_zone(&fx->fs, "intel-rapl:0:0", "dram", 1000000, 20000000, 300000);
-    writer_add(&fx->w, &fx->fs, "intel-rapl:0", CPU_W, 5000000, 4000000);
-    writer_add(&fx->w, &fx->fs, "intel-rapl:0:0", DRAM_W, 1000000, 300000);
+    fakefs_zone(&fx->fs, "intel-rapl:0", "package-0", PKG_RANGE_UJ, 100000000, 24000000);
+    fakefs_zone(&fx->fs, "intel-rapl:0:0", "dram", DRAM_RANGE_UJ, 20000000, 4300000);
+    writer_add(&fx->w, &fx->fs, "intel-rapl:0", CPU_W, PKG_RANGE_UJ, 24000000);
+    writer_add(&fx->w, &fx->fs, "intel-rapl:0:0", DRAM_W, DRAM_RANGE_UJ, 4300000);
     writer_start(&fx->w);
     return fx;
 }
@@ -222,6 +229,12 @@ static int comp(const em_report *r, const char *name)
         fail_msg("no component %s in the report", name);
     return c;
 }
+
+/* How close a zone's truth is to watts x duration: the writer draws less
+ * while the scheduler starves it (MAX_STEP_S), by ~3 % after a 40 ms stop,
+ * so this only checks that the writer did its job; the meter is checked
+ * against the truth, exactly. */
+#define NOMINAL_REL 0.1
 
 /*
  * A measured component: its joules equal the ground truth of the writer
@@ -280,18 +293,19 @@ static void test_measure_with_wraps(void **state)
 
     struct snap e;
     sync_begin(&fx->w, m, &e);
-    sleep_s(0.6);
+    sleep_s(1.7);
     sync_end(&fx->w, m, &e);
     em_report *r = em_meter_report(m);
     assert_non_null(r);
     dump_warnings(r);
 
     double d = em_report_duration_s(r);
-    assert_true(d >= 0.6 && d < 1.5);
-    /* The package counter really wrapped at least 3 times. */
-    assert_true(CPU_W * d / 5.000001 >= 3.0);
-    expect_joules(r, "cpu", CPU_W, e.e_uj[0], 0.02);
-    expect_joules(r, "dram", DRAM_W, e.e_uj[1], 0.02);
+    assert_true(d >= 1.7 && d < 2.6);
+    /* Both counters really wrapped at least 3 times. */
+    assert_true((double)e.e_uj[0] / (PKG_RANGE_UJ + 1) >= 3.0);
+    assert_true((double)e.e_uj[1] / (DRAM_RANGE_UJ + 1) >= 3.0);
+    expect_joules(r, "cpu", CPU_W, e.e_uj[0], NOMINAL_REL);
+    expect_joules(r, "dram", DRAM_W, e.e_uj[1], NOMINAL_REL);
     expect_clean_measured(r, "cpu");
     expect_clean_measured(r, "dram");
     assert_int_equal(em_report_warning_count(r), 0);
@@ -304,7 +318,7 @@ static void test_measure_with_wraps(void **state)
     double total = em_component_joules(r, (size_t)comp(r, "cpu")) +
                    em_component_joules(r, (size_t)comp(r, "dram"));
     assert_true(fabs(em_report_total_joules(r) - total) < 1e-9);
-    expect_joules(r, "cpu", CPU_W, e.e_uj[0], 0.02); /* the report is stable once built */
+    expect_joules(r, "cpu", CPU_W, e.e_uj[0], NOMINAL_REL); /* the report is stable once built */
 
     em_meter_free(m);
     fixture_free(fx);
@@ -326,8 +340,8 @@ static void test_reuse(void **state)
         assert_non_null(r);
         dump_warnings(r);
         assert_true(em_report_duration_s(r) >= 0.2 && em_report_duration_s(r) < 1.0);
-        expect_joules(r, "cpu", CPU_W, e.e_uj[0], 0.02);
-        expect_joules(r, "dram", DRAM_W, e.e_uj[1], 0.02);
+        expect_joules(r, "cpu", CPU_W, e.e_uj[0], NOMINAL_REL);
+        expect_joules(r, "dram", DRAM_W, e.e_uj[1], NOMINAL_REL);
         expect_clean_measured(r, "cpu");
         assert_int_equal(em_report_warning_count(r), 0);
         sleep_s(0.03); /* energy between windows must not leak into the next */
@@ -367,10 +381,10 @@ static void test_two_meters(void **state)
     assert_string_equal(em_report_label(rb), "meter b");
     assert_true(em_report_duration_s(ra) >= 0.35);
     assert_true(em_report_duration_s(rb) >= 0.25 && em_report_duration_s(rb) < 0.35);
-    expect_joules(ra, "cpu", CPU_W, ea.e_uj[0], 0.02);
-    expect_joules(rb, "cpu", CPU_W, eb.e_uj[0], 0.02);
-    expect_joules(ra, "dram", DRAM_W, ea.e_uj[1], 0.02);
-    expect_joules(rb, "dram", DRAM_W, eb.e_uj[1], 0.02);
+    expect_joules(ra, "cpu", CPU_W, ea.e_uj[0], NOMINAL_REL);
+    expect_joules(rb, "cpu", CPU_W, eb.e_uj[0], NOMINAL_REL);
+    expect_joules(ra, "dram", DRAM_W, ea.e_uj[1], NOMINAL_REL);
+    expect_joules(rb, "dram", DRAM_W, eb.e_uj[1], NOMINAL_REL);
     assert_true(em_report_start_ns(rb) > em_report_start_ns(ra));
     assert_true(em_report_end_ns(rb) < em_report_end_ns(ra));
 
@@ -505,7 +519,7 @@ static void test_counter_reset(void **state)
     assert_true(has_warning(r, "cpu"));
     expect_estimated(r, "cpu", e.e_uj[0]);
     /* dram, untouched, is still exact. */
-    expect_joules(r, "dram", DRAM_W, e.e_uj[1], 0.02);
+    expect_joules(r, "dram", DRAM_W, e.e_uj[1], NOMINAL_REL);
     expect_clean_measured(r, "dram");
 
     em_meter_free(m);
@@ -520,10 +534,10 @@ static void test_file_vanishes(void **state)
     struct fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     fakefs_init(&fx->fs);
-    fakefs_zone(&fx->fs, "intel-rapl:0", "package-0", 5000000, 100000000, 0);
-    fakefs_zone(&fx->fs, "intel-rapl:0:0", "dram", 1000000, 20000000, 0);
-    struct wzone *z = writer_add(&fx->w, &fx->fs, "intel-rapl:0", CPU_W, 5000000, 0);
-    writer_add(&fx->w, &fx->fs, "intel-rapl:0:0", DRAM_W, 1000000, 0);
+    fakefs_zone(&fx->fs, "intel-rapl:0", "package-0", PKG_RANGE_UJ, 100000000, 0);
+    fakefs_zone(&fx->fs, "intel-rapl:0:0", "dram", DRAM_RANGE_UJ, 20000000, 0);
+    struct wzone *z = writer_add(&fx->w, &fx->fs, "intel-rapl:0", CPU_W, PKG_RANGE_UJ, 0);
+    writer_add(&fx->w, &fx->fs, "intel-rapl:0:0", DRAM_W, DRAM_RANGE_UJ, 0);
     z->vanish_at = now_mono() + 0.25;
     writer_start(&fx->w);
 
@@ -541,7 +555,7 @@ static void test_file_vanishes(void **state)
     assert_true(em_report_warning_count(r) >= 1);
     assert_true(has_warning(r, "energy_uj"));
     expect_estimated(r, "cpu", e.e_uj[0]);
-    expect_joules(r, "dram", DRAM_W, e.e_uj[1], 0.02);
+    expect_joules(r, "dram", DRAM_W, e.e_uj[1], NOMINAL_REL);
     expect_clean_measured(r, "dram");
 
     em_meter_free(m);
