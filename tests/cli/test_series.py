@@ -8,6 +8,10 @@ import io
 from conftest import assert_close, check_report, measure, parse_json
 
 RANGE_UJ = 10_000_000
+# The longest the fake writer (a Python process writing every 5 ms) may be
+# held up by the scheduler while a series runs: CI has seen 65 ms on a busy
+# 2-CPU VM.
+WRITER_LAG_S = 0.1
 
 
 def series_energy(ts, watts):
@@ -17,6 +21,32 @@ def series_energy(ts, watts):
         total += w * (t - prev)
         prev = t
     return total
+
+
+def check_interval_powers(t, watts, power, what):
+    """A series of mean powers over the intervals ending at t (the first
+    starting at 0) against a zone the writer moves at `power`.
+
+    The writer's counter is power x (time of its last write). A write held
+    up by the scheduler makes the interval it straddles short by the lag and
+    the next long by as much, so one interval alone says little, while the
+    energy up to any sample is off by at most power x lag. Checked: every
+    interval drew power; the median interval is within 2 % (5 ms writer
+    steps average out; a bias does not); the energy up to every sample is
+    within power x WRITER_LAG_S of power x time (a lost, doubled or
+    misplaced interval of 100 ms or more breaks it)."""
+    assert len(t) == len(watts), what
+    assert all(x > 0 for x in watts), (what, watts)
+    full = sorted(watts[1:-1])
+    assert full, (what, watts)
+    median = full[len(full) // 2]
+    assert abs(median - power) <= 0.02 * power, (what, "median", median, watts)
+    energy, prev = 0.0, 0.0
+    for i, (ti, w) in enumerate(zip(t, watts)):
+        energy += w * (ti - prev)
+        prev = ti
+        assert abs(energy - power * ti) <= power * WRITER_LAG_S, \
+            (what, "energy up to sample %d" % i, energy, power * ti, watts)
 
 
 def test_json_series_matches_powers(binary, fake_tree, tmp_path):
@@ -35,11 +65,7 @@ def test_json_series_matches_powers(binary, fake_tree, tmp_path):
     cpu = ts["components"]["cpu"]
     assert set(cpu["devices"]) == {"package-0", "package-1"}
     for dev, power in (("package-0", 20.0), ("package-1", 15.0)):
-        w = cpu["devices"][dev]
-        assert len(w) == len(t)
-        # Each full interval: the writer's power within 5 % (5 ms writer steps on 100 ms).
-        for x in w[1:-1]:
-            assert abs(x - power) <= 0.05 * power, (dev, w)
+        check_interval_powers(t, cpu["devices"][dev], power, dev)
     # The component's series is the sum of its devices'.
     for i, x in enumerate(cpu["watts"]):
         assert abs(x - sum(cpu["devices"][d][i] for d in cpu["devices"])) < 1e-5
@@ -59,8 +85,8 @@ def test_csv_series_table(binary, fake_tree, tmp_path):
     assert rows and set(rows[0]) == {"t_s", "component", "device", "watts"}
     cpu = [r for r in rows if r["component"] == "cpu" and r["device"] == ""]
     assert 4 <= len(cpu) <= 6, cpu
-    for r in cpu[1:-1]:
-        assert abs(float(r["watts"]) - 20.0) <= 1.0, r
+    check_interval_powers([float(r["t_s"]) for r in cpu], [float(r["watts"]) for r in cpu],
+                          20.0, "cpu (csv)")
     summary_rows = list(csv.DictReader(io.StringIO(summary)))
     assert summary_rows[-1]["component"] == "total"
 
