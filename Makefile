@@ -8,8 +8,8 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
 # Debian packages the build, tests and benchmarks need (checked with dpkg, installed if missing).
-DEB_PACKAGES := gcc make libc6-dev libcmocka-dev libcjson-dev python3 python3-pytest valgrind \
-                util-linux clang-format
+DEB_PACKAGES := gcc make libc6-dev libcmocka-dev libcjson-dev libmicrohttpd-dev python3 \
+                python3-pytest valgrind util-linux clang-format prometheus
 
 ifeq ($(V),1)
 Q :=
@@ -25,6 +25,8 @@ CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden -pthre
               -Iinclude -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(SANFLAGS) -pthread $(LDFLAGS)
 LIBS := -lcjson -ldl -lm
+# The CLI alone serves HTTP (`energymeter serve`); the library does not link it.
+CLI_LIBS := -lmicrohttpd
 
 LIB_SRCS  := $(sort $(wildcard src/*.c))
 LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/src/%.o)
@@ -92,7 +94,7 @@ $(BUILD)/libenergymeter.so: $(LIB_OBJS) src/libenergymeter.map
 # The CLI links the static library: one self-contained binary.
 $(BUILD)/energymeter: $(CLI_OBJS) $(BUILD)/libenergymeter.a
 	@[ "$(Q)" = "" ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(BUILD)/libenergymeter.a $(LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(BUILD)/libenergymeter.a $(LIBS) $(CLI_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libenergymeter.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)

@@ -498,6 +498,18 @@ int em_report_to_string(const em_report *r, em_format format, char **out)
     case EM_FORMAT_SVG:
         em_format_svg(r, &b);
         break;
+    case EM_FORMAT_PROMETHEUS: {
+        /* One window's report: the totals of that window alone. */
+        em_buf_free(&b);
+        em_totals *t = NULL;
+        int err = em_totals_new(&t);
+        if (!err)
+            err = em_totals_add(t, r);
+        if (!err)
+            err = em_totals_to_string(t, EM_FORMAT_PROMETHEUS, out);
+        em_totals_free(t);
+        return err;
+    }
     default:
         em_buf_free(&b);
         return EM_ERR_INVALID;

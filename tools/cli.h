@@ -20,11 +20,13 @@ int cmd_stat(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 void help_main(FILE *f);
 void help_stat(FILE *f);
 void help_list(FILE *f);
 void help_calibrate(FILE *f);
 void help_monitor(FILE *f);
+void help_serve(FILE *f);
 
 #endif

@@ -57,7 +57,8 @@ void help_main(FILE *f)
           "  calibrate [--duration S]         measure and store idle power (idle/dynamic split)\n"
           "  monitor [--interval MS] [--duration S] [--json|--csv]\n"
           "                                   live power per component and device\n"
-          "  serve                            Prometheus exporter (not in this version)\n"
+          "  serve [--listen ADDR:PORT] [--interval MS]\n"
+          "                                   Prometheus exporter (/metrics, loopback by default)\n"
           "\n"
           "'energymeter COMMAND --help' describes a command; 'man energymeter' has more.\n"
           "Environment: ENERGYMETER_SYSFS_ROOT, ENERGYMETER_LOG (see the README).\n",
@@ -137,6 +138,8 @@ int main(int argc, char **argv)
             help_calibrate(stdout);
         else if (strcmp(topic, "monitor") == 0)
             help_monitor(stdout);
+        else if (strcmp(topic, "serve") == 0)
+            help_serve(stdout);
         else
             help_main(stdout);
         return 0;
@@ -149,10 +152,8 @@ int main(int argc, char **argv)
         return cmd_calibrate(argc - 1, argv + 1);
     if (strcmp(cmd, "monitor") == 0)
         return cmd_monitor(argc - 1, argv + 1);
-    if (strcmp(cmd, "serve") == 0) {
-        fprintf(stderr, "energymeter: '%s' is not available in this version yet\n", cmd);
-        return EXIT_USAGE;
-    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return usage_error(NULL, "unknown option '%s'", cmd);
     return usage_error(NULL, "unknown command '%s'", cmd);

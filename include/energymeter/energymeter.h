@@ -212,10 +212,12 @@ EM_API const char *em_report_warning(const em_report *r, size_t i);
 /* ------------------------------------------------------------------ output */
 
 typedef enum em_format {
-    EM_FORMAT_TEXT = 0, /* human table, like perf stat */
-    EM_FORMAT_JSON = 1, /* schema energymeter/1 */
-    EM_FORMAT_CSV = 2,  /* one row per component and device */
-    EM_FORMAT_SVG = 3,  /* self-contained SVG plot: joules per component, power over time */
+    EM_FORMAT_TEXT = 0,       /* human table, like perf stat */
+    EM_FORMAT_JSON = 1,       /* schema energymeter/1 */
+    EM_FORMAT_CSV = 2,        /* one row per component and device */
+    EM_FORMAT_SVG = 3,        /* self-contained SVG plot: joules per component, power over time */
+    EM_FORMAT_PROMETHEUS = 4, /* Prometheus text exposition format 0.0.4 (one window's
+                                 report: counters of that window alone) */
 } em_format;
 
 /* Write the report to f. EM_ERR_IO when the write fails. */
@@ -223,6 +225,28 @@ EM_API int em_report_write(const em_report *r, em_format format, FILE *f);
 /* The report as a NUL-terminated string; free it with em_free(). */
 EM_API int em_report_to_string(const em_report *r, em_format format, char **out);
 EM_API void em_free(void *p);
+
+/* ------------------------------------------------------------------ totals */
+
+/*
+ * Running totals over many windows, for exporters (`energymeter serve`):
+ * add each window's report, and the totals hold per component and device
+ * the joules summed over the windows (counters that only grow), disk bytes
+ * and busy time, uncertainty, and the last window's power, status and
+ * source. A component unavailable in a window adds nothing for it; one never
+ * measured has no energy at all (never 0 J). Formatted as Prometheus text
+ * (EM_FORMAT_PROMETHEUS; the metrics are listed in the README). Not
+ * thread-safe: serialise em_totals_add() and em_totals_to_string().
+ */
+typedef struct em_totals em_totals;
+
+EM_API int em_totals_new(em_totals **out);
+EM_API void em_totals_free(em_totals *totals);
+/* Add a window's report; all of it, or nothing with EM_ERR_NOMEM. */
+EM_API int em_totals_add(em_totals *totals, const em_report *r);
+/* The totals as a NUL-terminated string (EM_FORMAT_PROMETHEUS only, else
+ * EM_ERR_INVALID); free it with em_free(). */
+EM_API int em_totals_to_string(const em_totals *totals, em_format format, char **out);
 
 /* ---------------------------------------------------------- idle baseline */
 
