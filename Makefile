@@ -25,8 +25,6 @@ CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden -pthre
               -Iinclude -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(SANFLAGS) -pthread $(LDFLAGS)
 LIBS := -lcjson -ldl -lm
-# The CLI alone serves HTTP (`energymeter serve`); the library does not link it.
-CLI_LIBS := -lmicrohttpd
 
 LIB_SRCS  := $(sort $(wildcard src/*.c))
 LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/src/%.o)
@@ -49,6 +47,15 @@ TEST_DEPS :=
 GEN_HEADERS :=
 EXTRA_CFLAGS :=
 BENCH_DEPS :=
+# The CLI alone serves HTTP (`energymeter serve`); the library does not link it.
+# NO_SERVE=1 builds a CLI without it (the GPU bundle, for machines without
+# libmicrohttpd): serve then says so and exits 2.
+ifeq ($(NO_SERVE),)
+CLI_LIBS := -lmicrohttpd
+else
+CLI_LIBS :=
+EXTRA_CFLAGS += -DEM_NO_SERVE
+endif
 # The first rule of the included files must not become the default goal.
 .DEFAULT_GOAL := all
 

@@ -27,7 +27,8 @@ $(BUILD)/tests/libnvidia-ml-fake-broken.so: $(FAKE_NVML_SRC) mk/nvml.mk
 
 # What the GPU accuracy benchmark needs on a GPU machine that has the NVIDIA
 # driver but not this project's build dependencies (the device machine: no
-# apt, no libbpf, no cJSON): a build without eBPF, with libcjson.so.1 copied
+# apt, no libbpf, no cJSON, no libmicrohttpd): a build without eBPF or the
+# exporter (NO_SERVE=1), with libcjson.so.1 copied
 # beside the library, bench_gpu, the CLI, and gpu_accuracy itself when nvcc
 # is here (its CUDA runtime is linked statically, so only the driver is
 # needed there). Carry the folder, then: sh bench/gpu_accuracy/run.sh build/gpu
@@ -36,7 +37,7 @@ GPU_NVCC   ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc
 
 .PHONY: gpu-bundle
 gpu-bundle:
-	$(MAKE) BUILD=$(GPU_BUNDLE) NO_BPF=1 $(GPU_BUNDLE)/libenergymeter.so \
+	$(MAKE) BUILD=$(GPU_BUNDLE) NO_BPF=1 NO_SERVE=1 $(GPU_BUNDLE)/libenergymeter.so \
 	  $(GPU_BUNDLE)/bench/bench_gpu $(GPU_BUNDLE)/energymeter
 	cp -L "$$($(CC) -print-file-name=libcjson.so.1)" $(GPU_BUNDLE)/
 	@if [ -n "$(GPU_NVCC)" ]; then \

@@ -12,6 +12,7 @@
  * grain are a side channel (CVE-2020-8694), so exposing them beyond the
  * machine is the user's explicit choice (--listen 0.0.0.0:PORT).
  */
+#ifndef EM_NO_SERVE
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -384,3 +385,26 @@ cleanup:
     pthread_mutex_destroy(&s.mu);
     return rc;
 }
+
+#else /* EM_NO_SERVE: a CLI built without libmicrohttpd (make NO_SERVE=1) */
+
+#include "cli.h"
+
+void help_serve(FILE *f)
+{
+    fputs("Usage: energymeter serve [--listen ADDR:PORT] [--interval MS] [--duration S]\n"
+          "\n"
+          "This energymeter was built without the Prometheus exporter (make NO_SERVE=1).\n",
+          f);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "energymeter: serve: this binary was built without the exporter "
+                    "(NO_SERVE=1, no libmicrohttpd); rebuild without NO_SERVE\n");
+    return EXIT_USAGE;
+}
+
+#endif
