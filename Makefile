@@ -159,7 +159,7 @@ test-now: all format-check unit pytest pytest-python check-asan check-valgrind
 bench-now: all $(BENCH_BINS) $(BENCH_DEPS)
 	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
 	$(Q)echo; $(PYTHON) bench/bench_disk.py --build $(BUILD)
-	$(Q)echo; echo "GPU figures on the fake NVML (targets: em_end < 10 ms without settle, sampler < 0.5 %)"
+	$(Q)echo; echo "GPU figures on the fake NVML (targets: em_end < 10 ms without settle, sampler < 0.5 %, every window within its uncertainty)"
 	$(Q)sh bench/gpu_fake.sh $(BUILD)
 
 install: all install-python

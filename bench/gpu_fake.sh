@@ -2,7 +2,8 @@
 # GPU figures of the meter on the fake NVML (no GPU needed): em_begin()/em_end()
 # latency and sampler CPU with 1 and 4 GPUs whose energy call costs 3.9 ms, as
 # measured on an H100. The fake's calls sleep, so the CPU figures are
-# energymeter's own work, not the driver's.
+# energymeter's own work, not the driver's. Then the honesty of short windows
+# (bench_gpu honesty) on regular and jittery counters.
 #   sh bench/gpu_fake.sh [BUILD_DIR]      (after `make BUILD_DIR/bench/bench_gpu`)
 set -eu
 B=${1:-build}
@@ -22,4 +23,16 @@ for n in 1 4; do
   "$B/bench/bench_gpu" latency 10 150
   echo "== $n GPU(s), sampler"
   "$B/bench/bench_gpu" sampler 5
+done
+# Honesty and accuracy of short windows on counters whose steps jitter (up
+# to 2 ms and 15 ms off a 100 ms grid) and on a regular one, next to the
+# plain difference of two counter readings, measured in the same windows.
+# Settle and no settle run side by side: the fake's calls only sleep.
+for j in 0 2 15; do
+  printf 'count=1\npower_w=300\ntick_jitter_ms=%s\n' "$j" > "$cfg"
+  echo "== honesty: steps up to $j ms off their grid, one meter reused, --gpu-settle 150 | 0"
+  "$B/bench/bench_gpu" honesty 80 150 300 > "$root/settle.txt" &
+  "$B/bench/bench_gpu" honesty 80 0 300 > "$root/nosettle.txt"
+  wait
+  cat "$root/settle.txt" "$root/nosettle.txt"
 done
