@@ -38,6 +38,7 @@ EM_FORMAT_TEXT = 0
 EM_FORMAT_JSON = 1
 EM_FORMAT_CSV = 2
 EM_FORMAT_SVG = 3
+EM_FORMAT_PROMETHEUS = 4
 
 # enum em_disk_scope, enum em_disk_time
 EM_DISK_SCOPE_TREE = 0
