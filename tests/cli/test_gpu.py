@@ -109,15 +109,18 @@ def test_jittery_steps_seen(gpu, settle):
     dur = rep["duration_s"]
     truth = 300 * dur
     assert abs(g["joules"] - truth) <= 0.10 * truth, (g["joules"], truth, g["uncertainty_j"])
-    assert g["devices"][0]["counter_step_jitter_s"] > 0.002, g["devices"][0]
+    assert g["devices"][0]["counter_step_jitter_s"] > 0.005, g["devices"][0]
 
 
 def test_regular_steps_reported(gpu):
-    """A regular counter: its period is learned and no jitter is claimed."""
+    """A regular counter: its period is learned, and the jitter claimed is
+    only the sightings' own timing error, widened while a fresh meter has
+    seen few steps (up to 3x; 2.07 ms was seen on a busy VM): well below
+    the 15 ms jitter that test_jittery_steps_seen must tell apart."""
     rep, _ = gpu("count=1\npower_w=300\n", cmd=("sleep", "0.5"))
     d = rep["components"]["gpu"]["devices"][0]
     assert abs(d["counter_step_s"] - 0.1) < 0.002, d
-    assert d["counter_step_jitter_s"] < 0.002, d
+    assert d["counter_step_jitter_s"] < 0.005, d
 
 
 def test_power_fallback(gpu):
