@@ -152,6 +152,9 @@ check-valgrind: $(UNIT_BINS) $(TEST_DEPS)
 	  ./$$t >/dev/null; done
 	$(Q)ENERGYMETER_SYSFS_ROOT=/nonexistent valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect ./$(BUILD)/energymeter stat --json -o /dev/null -- true
+	$(Q)ENERGYMETER_SYSFS_ROOT=/nonexistent valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect ./$(BUILD)/energymeter serve --listen 127.0.0.1:0 \
+	  --interval 100 --duration 0.5
 
 test-now: all format-check unit pytest pytest-python check-asan check-valgrind
 	@echo "make test: all test suites passed"
@@ -159,6 +162,7 @@ test-now: all format-check unit pytest pytest-python check-asan check-valgrind
 bench-now: all $(BENCH_BINS) $(BENCH_DEPS)
 	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
 	$(Q)echo; $(PYTHON) bench/bench_disk.py --build $(BUILD)
+	$(Q)echo; $(PYTHON) bench/bench_serve.py --build $(BUILD)
 	$(Q)echo; echo "GPU figures on the fake NVML (targets: em_end < 10 ms without settle, sampler < 0.5 %, every window within its uncertainty)"
 	$(Q)sh bench/gpu_fake.sh $(BUILD)
 
