@@ -61,11 +61,8 @@ int cmd_calibrate(int argc, char **argv)
         case 'h':
             help_calibrate(stdout);
             return 0;
-        case ':':
-            return usage_error("calibrate ", "calibrate: option '%s' needs a value",
-                               argv[optind - 1]);
         default:
-            return usage_error("calibrate ", "calibrate: unknown option '%s'", argv[optind - 1]);
+            return option_error("calibrate", c, argv);
         }
     }
     if (optind < argc)

@@ -20,6 +20,15 @@ int usage_error(const char *cmd, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+int option_error(const char *cmd, int c, char **argv)
+{
+    char ctx[32];
+    snprintf(ctx, sizeof ctx, "%s ", cmd);
+    if (c == ':')
+        return usage_error(ctx, "%s: option '%s' needs a value", cmd, argv[optind - 1]);
+    return usage_error(ctx, "%s: unknown option '%s'", cmd, argv[optind - 1]);
+}
+
 int parse_nonneg_double(const char *s, double *out)
 {
     char *end;

@@ -1,12 +1,10 @@
 /*
  * energymeter monitor: live power per component and device.
  *
- * One meter takes back-to-back windows of --interval (em_begin(), sleep to
- * the window's deadline, em_end(), em_begin() again at once): the power of
- * a window is its joules divided by its duration, so every joule the
- * counters saw lands in exactly one window and nothing depends on sampled
- * instantaneous power. Deadlines are absolute (CLOCK_MONOTONIC), so windows
- * do not drift however long printing takes.
+ * One meter takes back-to-back windows of --interval (tools/windows.c): the
+ * power of a window is its joules divided by its duration, so every joule
+ * the counters saw lands in exactly one window and nothing depends on
+ * sampled instantaneous power.
  *
  * Output: a table refreshed in place on a terminal; CSV (one header line,
  * then one line per window) or JSON lines when stdout is not a terminal or
@@ -116,10 +114,8 @@ static int parse_args(int argc, char **argv, struct monitor_args *a)
         case 'h':
             help_monitor(stdout);
             return -1;
-        case ':':
-            return usage_error("monitor ", "monitor: option '%s' needs a value", argv[optind - 1]);
         default:
-            return usage_error("monitor ", "monitor: unknown option '%s'", argv[optind - 1]);
+            return option_error("monitor", c, argv);
         }
     }
     if (optind < argc)
@@ -129,30 +125,6 @@ static int parse_args(int argc, char **argv, struct monitor_args *a)
     if (!chosen)
         a->mode = isatty(STDOUT_FILENO) ? MODE_TABLE : MODE_CSV;
     return 0;
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Sleep until monotonic time t; returns early when a stop is requested. */
-static void sleep_until(double t)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    while (!stop_requested) {
-        int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-        if (rc == 0 || rc != EINTR)
-            return;
-    }
 }
 
 static double watts(double joules, double duration)
@@ -370,16 +342,54 @@ static void print_table(FILE *f, const em_report *r, double t_s, unsigned interv
 
 /* ------------------------------------------------------------------ main */
 
+/* What each window does with its report. */
+struct monitor_ctx {
+    const struct monitor_args *a;
+    struct columns cols;
+    int header_done;
+    FILE *out;
+};
+
+static int each_window(em_report *r, double t_s, void *arg)
+{
+    struct monitor_ctx *x = arg;
+    switch (x->a->mode) {
+    case MODE_JSON:
+        print_json(x->out, r, t_s);
+        break;
+    case MODE_CSV:
+        if (!x->header_done) {
+            if (csv_header(x->out, r, &x->cols)) {
+                fprintf(stderr, "energymeter: out of memory\n");
+                return 1;
+            }
+            x->header_done = 1;
+        }
+        print_csv(x->out, r, t_s, &x->cols);
+        break;
+    case MODE_TABLE:
+        print_table(x->out, r, t_s, x->a->interval_ms);
+        break;
+    }
+    if (fflush(x->out) != 0 || ferror(x->out)) {
+        /* The reader went away (monitor | head): a normal way to stop. */
+        if (errno == EPIPE)
+            return -1;
+        fprintf(stderr, "energymeter: writing the output failed: %s\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_monitor(int argc, char **argv)
 {
     struct monitor_args a = {0};
-    struct columns cols = {.n = 0};
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? 0 : rc;
 
     /* No SA_RESTART: the sleep returns at once on Ctrl-C. A closed pipe
-     * (monitor | head) shows as a write error, handled below. */
+     * (monitor | head) shows as a write error, handled in each_window(). */
     struct sigaction sa = {.sa_handler = on_stop};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -395,82 +405,24 @@ int cmd_monitor(int argc, char **argv)
         return 1;
     }
 
-    FILE *out = stdout;
-    double interval = a.interval_ms / 1000.0;
-    double start = now_mono();
-    double end = a.duration_s > 0 ? start + a.duration_s : INFINITY;
-    unsigned long k = 0;
-    int header_done = 0;
+    struct monitor_ctx x = {.a = &a, .out = stdout};
     if (a.mode == MODE_TABLE) {
-        fprintf(out, "\033[H\033[2Jenergymeter monitor: measuring the first %.3f s window...\n",
-                interval);
-        fflush(out);
+        fprintf(x.out, "\033[H\033[2Jenergymeter monitor: measuring the first %.3f s window...\n",
+                a.interval_ms / 1000.0);
+        fflush(x.out);
     }
-    if (em_begin(m)) {
-        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-        rc = 1;
-        goto cleanup;
-    }
-    for (;;) {
-        double deadline = start + interval * (double)(++k);
-        if (deadline > end)
-            deadline = end;
-        sleep_until(deadline);
-        int err = em_end(m);
-        double t_s = now_mono() - start;
-        if (err) {
-            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-            rc = 1;
-            goto cleanup;
-        }
-        /* The next window starts at once, before the printing. */
-        int last = stop_requested || deadline >= end;
-        /* A window cut short by Ctrl-C is not printed: its power would be
-         * an average over an arbitrary, possibly tiny, time. */
-        if (stop_requested)
-            break;
-        em_report *r = em_meter_report(m);
-        /* The report stays valid until the next em_end(), so the meter can
-         * start the next window before this one is printed. */
-        if (!last && em_begin(m)) {
-            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-            rc = 1;
-            goto cleanup;
-        }
-        switch (a.mode) {
-        case MODE_JSON:
-            print_json(out, r, t_s);
-            break;
-        case MODE_CSV:
-            if (!header_done) {
-                if (csv_header(out, r, &cols)) {
-                    fprintf(stderr, "energymeter: out of memory\n");
-                    rc = 1;
-                    goto cleanup;
-                }
-                header_done = 1;
-            }
-            print_csv(out, r, t_s, &cols);
-            break;
-        case MODE_TABLE:
-            print_table(out, r, t_s, a.interval_ms);
-            break;
-        }
-        if (fflush(out) != 0 || ferror(out)) {
-            /* The reader went away (monitor | head): a normal way to stop. */
-            if (errno != EPIPE) {
-                fprintf(stderr, "energymeter: writing the output failed: %s\n", strerror(errno));
-                rc = 1;
-            }
-            goto cleanup;
-        }
-        if (last)
-            break;
-    }
+    /* A window cut short by Ctrl-C is not printed: its power would be an
+     * average over an arbitrary, possibly tiny, time. */
+    struct windows w = {.interval_s = a.interval_ms / 1000.0,
+                        .duration_s = a.duration_s,
+                        .stop = &stop_requested,
+                        .keep_cut = 0,
+                        .each = each_window,
+                        .ctx = &x};
+    rc = run_windows(m, &w);
 
-cleanup:
     em_meter_free(m);
-    for (size_t i = 0; i < cols.n; i++)
-        free(cols.name[i]);
+    for (size_t i = 0; i < x.cols.n; i++)
+        free(x.cols.name[i]);
     return rc;
 }

@@ -2,9 +2,8 @@
  * energymeter serve: a Prometheus exporter.
  *
  * One meter measures back-to-back windows of --interval, as monitor does
- * (em_end(), then em_begin() at once; absolute deadlines, so windows do not
- * drift), and adds each window's report to running totals (em_totals, in the
- * library): counters that only grow. GET /metrics answers the totals as of
+ * (tools/windows.c), and adds each window's report to running totals
+ * (em_totals, in the library): counters that only grow. GET /metrics answers the totals as of
  * the last completed window, in Prometheus text format; libmicrohttpd
  * serves it from its own thread, under the mutex that guards the totals.
  *
@@ -147,10 +146,8 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
         case 'h':
             help_serve(stdout);
             return -1;
-        case ':':
-            return usage_error("serve ", "serve: option '%s' needs a value", argv[optind - 1]);
         default:
-            return usage_error("serve ", "serve: unknown option '%s'", argv[optind - 1]);
+            return option_error("serve", c, argv);
         }
     }
     if (optind < argc)
@@ -263,67 +260,19 @@ static int listen_on(const struct serve_args *a, char *where, size_t size)
 
 /* ------------------------------------------------------------------ main */
 
-static double now_mono(void)
+/* Each window's report into the totals. */
+static int each_window(em_report *r, double t_s, void *arg)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Sleep until monotonic time t; returns early when a stop is requested. */
-static void sleep_until(double t)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    while (!stop_requested) {
-        int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-        if (rc == 0 || rc != EINTR)
-            return;
-    }
-}
-
-/* Back-to-back windows until stopped, each added to the totals. */
-static int measure(em_meter *m, struct server *s, const struct serve_args *a)
-{
-    double interval = a->interval_ms / 1000.0;
-    double start = now_mono();
-    double end = a->duration_s > 0 ? start + a->duration_s : INFINITY;
-    if (em_begin(m)) {
-        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+    struct server *s = arg;
+    (void)t_s;
+    pthread_mutex_lock(&s->mu);
+    int err = em_totals_add(s->totals, r);
+    pthread_mutex_unlock(&s->mu);
+    if (err) {
+        fprintf(stderr, "energymeter: serve: %s\n", em_strerror(err));
         return 1;
     }
-    for (unsigned long k = 1;; k++) {
-        double deadline = fmin(start + interval * (double)k, end);
-        sleep_until(deadline);
-        if (em_end(m)) {
-            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-            return 1;
-        }
-        /* A window cut short by a signal is still counted: the counters
-         * stay exact whatever the window's length. */
-        int last = stop_requested || deadline >= end;
-        em_report *r = em_meter_report(m);
-        /* The report stays valid until the next em_end(): the next window
-         * starts before this one is added. */
-        if (!last && em_begin(m)) {
-            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-            return 1;
-        }
-        pthread_mutex_lock(&s->mu);
-        int err = em_totals_add(s->totals, r);
-        pthread_mutex_unlock(&s->mu);
-        if (err) {
-            fprintf(stderr, "energymeter: serve: %s\n", em_strerror(err));
-            return 1;
-        }
-        if (last)
-            return 0;
-    }
+    return 0;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -373,7 +322,15 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "energymeter serve: listening on http://%s/metrics (%.3f s windows)\n", where,
             a.interval_ms / 1000.0);
     fflush(stderr);
-    rc = measure(m, &s, &a);
+    /* A window cut short by a signal still counts: the counters stay exact
+     * whatever the window's length. */
+    struct windows w = {.interval_s = a.interval_ms / 1000.0,
+                        .duration_s = a.duration_s,
+                        .stop = &stop_requested,
+                        .keep_cut = 1,
+                        .each = each_window,
+                        .ctx = &s};
+    rc = run_windows(m, &w);
 
 cleanup:
     if (d)

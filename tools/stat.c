@@ -322,10 +322,8 @@ static int parse_args(int argc, char **argv, struct stat_args *a)
         case 'h':
             help_stat(stdout);
             return -1;
-        case ':':
-            return usage_error("stat ", "stat: option '%s' needs a value", argv[optind - 1]);
         default:
-            return usage_error("stat ", "stat: unknown option '%s'", argv[optind - 1]);
+            return option_error("stat", c, argv);
         }
     }
     if ((a->baseline_s > 0) + (a->baseline_file != NULL) + a->no_baseline > 1)

@@ -1,0 +1,69 @@
+/*
+ * Back-to-back windows on one meter, for monitor and serve: em_begin(), sleep
+ * to the window's deadline, em_end(), em_begin() again at once, then hand the
+ * report over. Deadlines are absolute (CLOCK_MONOTONIC), so windows do not
+ * drift however long the caller takes with a report; the report stays valid
+ * until the next em_end(), which comes only after the caller returns.
+ */
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+
+#include "cli.h"
+
+double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleep until monotonic time t; returns early when *stop is set (a signal
+ * handler's flag: the sleep is interrupted by the signal). */
+static void sleep_until(double t, volatile sig_atomic_t *stop)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!*stop) {
+        int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        if (rc == 0 || rc != EINTR)
+            return;
+    }
+}
+
+int run_windows(em_meter *m, const struct windows *w)
+{
+    double start = now_mono();
+    double end = w->duration_s > 0 ? start + w->duration_s : INFINITY;
+    if (em_begin(m)) {
+        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+        return 1;
+    }
+    for (unsigned long k = 1;; k++) {
+        double deadline = fmin(start + w->interval_s * (double)k, end);
+        sleep_until(deadline, w->stop);
+        if (em_end(m)) {
+            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+            return 1;
+        }
+        double t_s = now_mono() - start;
+        int last = *w->stop || deadline >= end;
+        if (*w->stop && !w->keep_cut)
+            return 0;
+        em_report *r = em_meter_report(m);
+        if (!last && em_begin(m)) {
+            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
+            return 1;
+        }
+        int rc = w->each(r, t_s, w->ctx);
+        if (rc)
+            return rc < 0 ? 0 : rc;
+        if (last)
+            return 0;
+    }
+}
