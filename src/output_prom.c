@@ -202,6 +202,10 @@ void em_format_prometheus(const struct em_totals *t, struct em_buf *b)
     family(b, "energymeter_measured_seconds_total", "counter",
            "Time covered by the windows completed.");
     sample(b, "energymeter_measured_seconds_total", NULL, NULL, t->seconds);
+    family(b, "energymeter_unmeasured_seconds_total", "counter",
+           "Time between one window's end and the next one's start, whose energy no window "
+           "holds.");
+    sample(b, "energymeter_unmeasured_seconds_total", NULL, NULL, t->gaps_s);
     family(b, "energymeter_warnings_total", "counter",
            "Warnings the windows' reports carried (counter faults, late readings).");
     sample(b, "energymeter_warnings_total", NULL, NULL, (double)t->warnings);

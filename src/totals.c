@@ -164,6 +164,8 @@ int em_totals_add(em_totals *t, const em_report *r)
             c->has_disk |= d->has_disk; /* served per device, then */
         }
     }
+    if (t->windows && r->start_ns > t->last_end_ns)
+        t->gaps_s += (double)(r->start_ns - t->last_end_ns) / 1e9;
     t->windows++;
     t->warnings += r->nwarnings;
     if (dur > 0)

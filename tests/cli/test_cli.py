@@ -18,6 +18,13 @@ from conftest import (FakeTree, assert_close, check_report, devices, em_env, loa
                       measure, parse_json)
 
 RANGE_UJ = 10_000_000  # 10 J: wraps every 0.5 s at 20 W
+# psys (30 W, intel1) gets 30 J: at its maximum power and the meter's margin
+# a 10 J psys counter may wrap every 0.11 s, so a stall of ~85 ms on a busy
+# VM (seen: 108 ms under ASan) would rightly make the meter warn; with 30 J
+# the sampler has ~0.25 s to spare, like the packages' ~0.12 s and more.
+RANGES = {"intel-rapl:0": RANGE_UJ, "intel-rapl:0:0": RANGE_UJ, "intel-rapl:0:1": RANGE_UJ,
+          "intel-rapl:0:2": RANGE_UJ, "intel-rapl:1": 30_000_000, "intel-rapl:1:0": RANGE_UJ,
+          "intel-rapl:1:1": RANGE_UJ}
 
 
 def one_line_error(p):
@@ -81,7 +88,8 @@ def test_bad_usage_runs_nothing(run_em, tmp_path):
 # ------------------------------------------------------- stat --json, trees
 
 def _run_layout(binary, layout, tmpdir, extra_args=()):
-    tree = FakeTree.build(os.path.join(tmpdir, "root"), layout, range_uj=RANGE_UJ)
+    ranges = RANGES if layout == "intel1" else RANGE_UJ
+    tree = FakeTree.build(os.path.join(tmpdir, "root"), layout, range_uj=ranges)
     p, text, wall = measure(binary, tree, ["--json"] + list(extra_args), ["sleep", "2"], tmpdir)
     assert p.returncode == 0, "exit %d, stderr:\n%s" % (p.returncode, p.stderr)
     assert text is not None, "no report written to -o FILE; stderr:\n%s" % p.stderr

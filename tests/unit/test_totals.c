@@ -143,12 +143,16 @@ static void test_sums_over_windows(void **state)
 
     struct em_report *a = window(2.0, 10.0, 2.5, -1, 1);
     struct em_report *b = window(0.5, 5.0, 0.25, 3.0, 2);
+    /* b starts 1 ms after a ends: time no window measured. */
+    b->start_ns = a->end_ns + 1000000;
+    b->end_ns = b->start_ns + 500000000;
     assert_int_equal(em_totals_add(t, a), EM_OK);
 
     /* After the first: gpu unavailable has no energy and says why. */
     s = prom(t);
     check_syntax(s);
     expect_line(s, "energymeter_windows_total 1");
+    expect_line(s, "energymeter_unmeasured_seconds_total 0");
     expect_line(s, "energymeter_energy_joules_total{component=\"cpu\",in_total=\"true\"} 12.5");
     expect_no(s, "energymeter_energy_joules_total{component=\"gpu\"");
     expect_no(s, "energymeter_power_watts{component=\"gpu\"}");
@@ -163,7 +167,8 @@ static void test_sums_over_windows(void **state)
     expect_line(s, "energymeter_measured_seconds_total 2.5");
     expect_line(s, "energymeter_warnings_total 3");
     expect_line(s, "energymeter_last_window_duration_seconds 0.5");
-    expect_line(s, "energymeter_last_window_end_timestamp_seconds 1796000000.5");
+    expect_line(s, "energymeter_unmeasured_seconds_total 0.001");
+    expect_line(s, "energymeter_last_window_end_timestamp_seconds 1796000002.501");
     /* cpu: 12.5 + 5.25 J; its devices likewise; power of the last window. */
     expect_line(s, "energymeter_energy_joules_total{component=\"cpu\",in_total=\"true\"} 17.75");
     expect_line(s, "energymeter_device_energy_joules_total{component=\"cpu\",device=\"package-0\"}"
