@@ -123,11 +123,13 @@ struct {
 } tree_pids SEC(".maps");
 
 /* The last answer of in_tree() on each CPU (one submitter usually issues
- * many requests in a row). */
+ * many requests in a row), in one word written at once: bit 0 the answer,
+ * bits 1-31 the thread group id (pid_max is at most 2^22), bits 32-63 the
+ * low half of tree_gen. Three fields written one by one could be torn by a
+ * program that interrupts the write on the same CPU (block_rq_issue runs
+ * from softirqs too), leaving one process's answer under another's id. */
 struct tree_cache {
-    __u64 gen;
-    __u32 tgid;
-    __u32 in;
+    __u64 word;
 };
 
 struct {
@@ -181,16 +183,17 @@ static __always_inline int in_tree(void)
 {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     __u64 gen = *(volatile __u64 *)&tree_gen;
+    __u64 key = (gen << 32) | ((__u64)(tgid & 0x7fffffff) << 1);
     __u32 zero = 0;
     struct tree_cache *c = bpf_map_lookup_elem(&tree_cache, &zero);
-    if (c && c->tgid == tgid && c->gen == gen)
-        return c->in;
-    int in = bpf_map_lookup_elem(&tree_pids, &tgid) != NULL;
     if (c) {
-        c->gen = gen;
-        c->tgid = tgid;
-        c->in = in;
+        __u64 w = *(volatile __u64 *)&c->word;
+        if ((w & ~1ull) == key)
+            return w & 1;
     }
+    int in = bpf_map_lookup_elem(&tree_pids, &tgid) != NULL;
+    if (c)
+        *(volatile __u64 *)&c->word = key | (__u64)in;
     return in;
 }
 
