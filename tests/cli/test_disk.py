@@ -202,7 +202,7 @@ def test_busy_time_paced_writes(binary, loopfs, tmp_path):
 
 def check_deep_queue(binary, loopfs, tmp_path, env_extra=None):
     """16 requests queued at a time (fio, libaio) for a second, system scope:
-    busy time is most of fio's timed I/O phase and never more than it.
+    busy time is much of fio's timed I/O phase and never more than it.
 
     The reference is fio's own runtime, not the kernel's io_ticks
     (/proc/diskstats): those are kept in jiffies, updated only when a
@@ -210,7 +210,8 @@ def check_deep_queue(binary, loopfs, tmp_path, env_extra=None):
     a started request, and on this 2-CPU VM they came out at 0.44 s where fio
     queued writes for 1 s and we counted 0.81 s (and agreed within 1 % on
     other runs). A request whose completion was missed would keep the disk
-    busy to the window's end, past fio's runtime: that is caught here."""
+    busy to the window's end, past fio's runtime: that is caught here, and
+    so is a busy time that stops counting while requests are in flight."""
     if not shutil.which("fio"):
         pytest.skip("fio is not installed")
     loop, mnt = loopfs
@@ -228,8 +229,9 @@ def check_deep_queue(binary, loopfs, tmp_path, env_extra=None):
     assert d["write_bytes"] >= 4 * MIB, d
     assert 0.9 <= runtime <= 1.2, runtime
     assert d["busy_s"] <= rep["duration_s"], (d["busy_s"], rep["duration_s"])
-    # Most of it busy: the queue drains only while fio is off the CPU.
-    assert d["busy_s"] >= 0.6 * runtime, (d["busy_s"], runtime)
+    # Much of it busy: the queue drains only while fio is off the CPU (0.8-0.95
+    # of the runtime here; 0.4-0.6 with both CPUs kept busy by other work).
+    assert d["busy_s"] >= 0.3 * runtime, (d["busy_s"], runtime)
     # Never more than fio's I/O phase, give or take the file system's own
     # writes around it (system scope) and fio's last requests.
     assert d["busy_s"] <= runtime + 0.05, (d["busy_s"], runtime)
