@@ -6,12 +6,9 @@ import csv
 import io
 
 from conftest import assert_close, check_report, measure, parse_json
+from faketree import WRITER_LAG_S, check_interval_powers
 
 RANGE_UJ = 10_000_000
-# The longest the fake writer (a Python process writing every 5 ms) may be
-# held up by the scheduler while a series runs: CI has seen 65 ms on a busy
-# 2-CPU VM.
-WRITER_LAG_S = 0.1
 
 
 def series_energy(ts, watts):
@@ -21,32 +18,6 @@ def series_energy(ts, watts):
         total += w * (t - prev)
         prev = t
     return total
-
-
-def check_interval_powers(t, watts, power, what):
-    """A series of mean powers over the intervals ending at t (the first
-    starting at 0) against a zone the writer moves at `power`.
-
-    The writer's counter is power x (time of its last write). A write held
-    up by the scheduler makes the interval it straddles short by the lag and
-    the next long by as much, so one interval alone says little, while the
-    energy up to any sample is off by at most power x lag. Checked: every
-    interval drew power; the median interval is within 2 % (5 ms writer
-    steps average out; a bias does not); the energy up to every sample is
-    within power x WRITER_LAG_S of power x time (a lost, doubled or
-    misplaced interval of 100 ms or more breaks it)."""
-    assert len(t) == len(watts), what
-    assert all(x > 0 for x in watts), (what, watts)
-    full = sorted(watts[1:-1])
-    assert full, (what, watts)
-    median = full[len(full) // 2]
-    assert abs(median - power) <= 0.02 * power, (what, "median", median, watts)
-    energy, prev = 0.0, 0.0
-    for i, (ti, w) in enumerate(zip(t, watts)):
-        energy += w * (ti - prev)
-        prev = ti
-        assert abs(energy - power * ti) <= power * WRITER_LAG_S, \
-            (what, "energy up to sample %d" % i, energy, power * ti, watts)
 
 
 def test_json_series_matches_powers(binary, fake_tree, tmp_path):

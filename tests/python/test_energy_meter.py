@@ -24,6 +24,7 @@ from .conftest import PYDIR, REPO, em_bin, run_cli_json, sub_env
 import energy_meter
 from energy_meter import EnergyMeter, EnergyMeterError, measure
 from energy_meter import _lib
+from faketree import check_interval_powers
 
 POWERS = {"cpu": {"package-0": 20.0, "package-1": 15.0},
           "dram": {"package-0": 5.0, "package-1": 4.0}}
@@ -410,10 +411,7 @@ def test_samples(fake_tree):
     cpu = s["components"]["cpu"]
     assert set(cpu["devices"]) == {"package-0", "package-1"}
     for dev, p in POWERS["cpu"].items():
-        w = cpu["devices"][dev]
-        assert len(w) == len(t)
-        for x in w[1:-1]:  # full intervals: the writer's power within 5 %
-            close(x, p, 0.05, what="%s sample" % dev)
+        check_interval_powers(list(t), list(cpu["devices"][dev]), p, "%s samples" % dev)
     np.testing.assert_allclose(cpu["watts"], cpu["devices"]["package-0"]
                                + cpu["devices"]["package-1"], rtol=1e-9)
     # Integrating the series gives the window's joules.
