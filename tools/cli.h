@@ -39,6 +39,11 @@ struct windows {
     void *ctx;
 };
 
+/* --interval MS (min_ms to 3600000) and --duration S (> 0) of monitor and
+ * serve: 0, or the exit status of the usage error printed. */
+int parse_interval(const char *cmd, const char *arg, unsigned min_ms, unsigned *out);
+int parse_duration(const char *cmd, const char *arg, double *out);
+
 /* Run windows until stopped, the duration is over or each() says so; the
  * exit status (1 after a library error, with its message on stderr). */
 int run_windows(em_meter *m, const struct windows *w);

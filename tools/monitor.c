@@ -87,17 +87,12 @@ static int parse_args(int argc, char **argv, struct monitor_args *a)
     while ((c = getopt_long(argc, argv, ":i:d:jh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            if (parse_uint(optarg, 3600000, &a->interval_ms) || a->interval_ms == 0)
-                return usage_error("monitor ",
-                                   "monitor: --interval wants milliseconds from 1 to 3600000, "
-                                   "not '%s'",
-                                   optarg);
+            if (parse_interval("monitor", optarg, 1, &a->interval_ms))
+                return EXIT_USAGE;
             break;
         case 'd':
-            if (parse_nonneg_double(optarg, &a->duration_s) || a->duration_s == 0 ||
-                a->duration_s > 1e9)
-                return usage_error("monitor ", "monitor: --duration wants seconds > 0, not '%s'",
-                                   optarg);
+            if (parse_duration("monitor", optarg, &a->duration_s))
+                return EXIT_USAGE;
             break;
         case 'j':
             a->mode = MODE_JSON;

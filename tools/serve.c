@@ -131,17 +131,12 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
                                    optarg);
             break;
         case 'i':
-            if (parse_uint(optarg, 3600000, &a->interval_ms) || a->interval_ms < 10)
-                return usage_error("serve ",
-                                   "serve: --interval wants milliseconds from 10 to 3600000, "
-                                   "not '%s'",
-                                   optarg);
+            if (parse_interval("serve", optarg, 10, &a->interval_ms))
+                return EXIT_USAGE;
             break;
         case 'd':
-            if (parse_nonneg_double(optarg, &a->duration_s) || a->duration_s == 0 ||
-                a->duration_s > 1e9)
-                return usage_error("serve ", "serve: --duration wants seconds > 0, not '%s'",
-                                   optarg);
+            if (parse_duration("serve", optarg, &a->duration_s))
+                return EXIT_USAGE;
             break;
         case 'h':
             help_serve(stdout);

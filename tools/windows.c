@@ -11,6 +11,25 @@
 
 #include "cli.h"
 
+int parse_interval(const char *cmd, const char *arg, unsigned min_ms, unsigned *out)
+{
+    char ctx[32];
+    snprintf(ctx, sizeof ctx, "%s ", cmd);
+    if (parse_uint(arg, 3600000, out) || *out < min_ms)
+        return usage_error(ctx, "%s: --interval wants milliseconds from %u to 3600000, not '%s'",
+                           cmd, min_ms, arg);
+    return 0;
+}
+
+int parse_duration(const char *cmd, const char *arg, double *out)
+{
+    char ctx[32];
+    snprintf(ctx, sizeof ctx, "%s ", cmd);
+    if (parse_nonneg_double(arg, out) || *out == 0 || *out > 1e9)
+        return usage_error(ctx, "%s: --duration wants seconds > 0, not '%s'", cmd, arg);
+    return 0;
+}
+
 double now_mono(void)
 {
     struct timespec ts;
