@@ -305,7 +305,9 @@ def test_monitor_json_lines(binary, fake_tree):
         c = o["components"]
         assert set(c) >= {"cpu", "dram", "gpu", "disk"}
         assert c["gpu"]["watts"] is None and c["gpu"]["status"] == "unavailable"
-        assert abs(o["duration_s"] - 0.25) < 0.02, o
+        # A window ends at its deadline, or later when the process was
+        # held up then (28 ms seen on a busy VM; the next one is shorter).
+        assert abs(o["duration_s"] - 0.25) < 0.06, o
     t = [o["t_s"] for o in objs]
     for what, power, get in (("cpu", 35.0, lambda o: o["components"]["cpu"]["watts"]),
                              ("cpu/package-0", 20.0,
