@@ -26,4 +26,4 @@ uninstall-python:
 # pytest of the Python package against this build's library and CLI (fake sysfs trees).
 pytest-python: all $(TEST_DEPS)
 	ENERGYMETER_BUILD=$(abspath $(BUILD)) ENERGYMETER_BIN=$(abspath $(BUILD)/energymeter) \
-	  ENERGYMETER_LIB=$(abspath $(BUILD)/libenergymeter.so) $(PYTHON) -m pytest -q tests/python
+	  ENERGYMETER_LIB=$(abspath $(BUILD)/libenergymeter.so) $(PYTHON) -m pytest -q $(PYTEST_RERUN) tests/python
