@@ -170,8 +170,6 @@ int em_totals_add(em_totals *t, const em_report *r)
     t->warnings += r->nwarnings;
     if (dur > 0)
         t->seconds += dur;
-    if (isfinite(r->total_joules))
-        t->total_joules += r->total_joules;
     t->last_duration_s = dur;
     t->last_end_ns = r->end_ns;
 

@@ -40,9 +40,8 @@ struct em_totals {
     struct em_totals_component *comps;
     size_t ncomps;
     unsigned long windows, warnings;
-    double seconds;      /* summed window durations */
-    double gaps_s;       /* time between one window's end and the next's start */
-    double total_joules; /* summed report totals */
+    double seconds; /* summed window durations */
+    double gaps_s;  /* time between one window's end and the next's start */
     double last_duration_s;
     int64_t last_end_ns; /* wall clock, 0 before the first window */
 };

@@ -2,7 +2,6 @@
 #ifndef EM_CLI_H
 #define EM_CLI_H
 
-#include <signal.h>
 #include <stdio.h>
 
 #include "energymeter/energymeter.h"
@@ -23,15 +22,11 @@ int option_error(const char *cmd, int c, char **argv);
 int parse_nonneg_double(const char *s, double *out);
 int parse_uint(const char *s, unsigned max, unsigned *out);
 
-/* CLOCK_MONOTONIC in seconds. */
-double now_mono(void);
-
 /* Back-to-back windows on one meter (tools/windows.c), for monitor and serve. */
 struct windows {
     double interval_s;
-    double duration_s;           /* 0: until stopped; the last window ends exactly then */
-    volatile sig_atomic_t *stop; /* set by a signal handler: the current window ends now */
-    int keep_cut;                /* hand over a window cut short by *stop too */
+    double duration_s; /* 0: until stopped; the last window ends exactly then */
+    int keep_cut;      /* hand over a window cut short by SIGINT/SIGTERM too */
     /* Each window's report (valid until it returns) and when it ended,
      * seconds since the first began: 0 to go on, > 0 to stop with that exit
      * status, < 0 to stop with 0. */
@@ -43,6 +38,10 @@ struct windows {
  * serve: 0, or the exit status of the usage error printed. */
 int parse_interval(const char *cmd, const char *arg, unsigned min_ms, unsigned *out);
 int parse_duration(const char *cmd, const char *arg, double *out);
+
+/* SIGINT and SIGTERM end the current window (and run_windows()); SIGPIPE is
+ * ignored. Call before creating the meter, so that a signal then is not fatal. */
+void catch_stop_signals(void);
 
 /* Run windows until stopped, the duration is over or each() says so; the
  * exit status (1 after a library error, with its message on stderr). */

@@ -14,10 +14,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -26,14 +24,6 @@
 enum mode { MODE_TABLE, MODE_CSV, MODE_JSON };
 
 #define MAX_COLUMNS 256
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 void help_monitor(FILE *f)
 {
@@ -383,13 +373,9 @@ int cmd_monitor(int argc, char **argv)
     if (rc)
         return rc < 0 ? 0 : rc;
 
-    /* No SA_RESTART: the sleep returns at once on Ctrl-C. A closed pipe
-     * (monitor | head) shows as a write error, handled in each_window(). */
-    struct sigaction sa = {.sa_handler = on_stop};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* A closed pipe (monitor | head) shows as a write error, handled in
+     * each_window(). */
+    catch_stop_signals();
 
     em_options opts;
     em_options_init(&opts);
@@ -410,7 +396,6 @@ int cmd_monitor(int argc, char **argv)
      * average over an arbitrary, possibly tiny, time. */
     struct windows w = {.interval_s = a.interval_ms / 1000.0,
                         .duration_s = a.duration_s,
-                        .stop = &stop_requested,
                         .keep_cut = 0,
                         .each = each_window,
                         .ctx = &x};

@@ -14,14 +14,11 @@
 #ifndef EM_NO_SERVE
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -31,14 +28,6 @@
 
 #define DEFAULT_PORT "9955"
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 void help_serve(FILE *f)
 {
@@ -277,11 +266,7 @@ int cmd_serve(int argc, char **argv)
     if (rc)
         return rc < 0 ? 0 : rc;
 
-    struct sigaction sa = {.sa_handler = on_stop};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    catch_stop_signals();
 
     struct server s = {.totals = NULL};
     struct MHD_Daemon *d = NULL;
@@ -321,7 +306,6 @@ int cmd_serve(int argc, char **argv)
      * whatever the window's length. */
     struct windows w = {.interval_s = a.interval_ms / 1000.0,
                         .duration_s = a.duration_s,
-                        .stop = &stop_requested,
                         .keep_cut = 1,
                         .each = each_window,
                         .ctx = &s};

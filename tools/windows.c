@@ -7,9 +7,30 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <time.h>
 
 #include "cli.h"
+
+/* Set by SIGINT and SIGTERM: the current window ends now. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+void catch_stop_signals(void)
+{
+    /* No SA_RESTART: the window's sleep returns at once. A closed pipe
+     * (monitor | head) shows as a write error instead of killing us. */
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
 
 int parse_interval(const char *cmd, const char *arg, unsigned min_ms, unsigned *out)
 {
@@ -30,16 +51,16 @@ int parse_duration(const char *cmd, const char *arg, double *out)
     return 0;
 }
 
-double now_mono(void)
+static double now_mono(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Sleep until monotonic time t; returns early when *stop is set (a signal
- * handler's flag: the sleep is interrupted by the signal). */
-static void sleep_until(double t, volatile sig_atomic_t *stop)
+/* Sleep until monotonic time t; returns early when a stop is requested (the
+ * signal interrupts the sleep). */
+static void sleep_until(double t)
 {
     struct timespec ts;
     ts.tv_sec = (time_t)t;
@@ -48,7 +69,7 @@ static void sleep_until(double t, volatile sig_atomic_t *stop)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    while (!*stop) {
+    while (!stop_requested) {
         int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
         if (rc == 0 || rc != EINTR)
             return;
@@ -65,14 +86,14 @@ int run_windows(em_meter *m, const struct windows *w)
     }
     for (unsigned long k = 1;; k++) {
         double deadline = fmin(start + w->interval_s * (double)k, end);
-        sleep_until(deadline, w->stop);
+        sleep_until(deadline);
         if (em_end(m)) {
             fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
             return 1;
         }
         double t_s = now_mono() - start;
-        int last = *w->stop || deadline >= end;
-        if (*w->stop && !w->keep_cut)
+        int last = stop_requested || deadline >= end;
+        if (stop_requested && !w->keep_cut)
             return 0;
         em_report *r = em_meter_report(m);
         if (!last && em_begin(m)) {
