@@ -27,7 +27,8 @@ CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden -pthre
 LDFLAGS_ALL = $(SANFLAGS) -pthread $(LDFLAGS)
 LIBS := -lcjson -ldl -lm
 
-LIB_SRCS  := $(sort $(wildcard src/*.c))
+# Every C file under src/ but the eBPF programs (src/**/bpf/*.bpf.c, built by mk/bpf.mk).
+LIB_SRCS  := $(sort $(shell find src -name '*.c' -not -name '*.bpf.c'))
 LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/src/%.o)
 CLI_SRCS  := $(sort $(wildcard tools/*.c))
 CLI_OBJS  := $(CLI_SRCS:tools/%.c=$(BUILD)/obj/tools/%.o)
@@ -35,7 +36,7 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
-HEADERS   := $(wildcard include/energymeter/*.h src/*.h tools/*.h)
+HEADERS   := $(wildcard include/energymeter/*.h tools/*.h) $(shell find src -name '*.h')
 
 SOVERSION := 0
 comma := ,
@@ -194,7 +195,7 @@ uninstall: uninstall-python
 	  $(DESTDIR)$(PREFIX)/share/man/man1/energymeter*.1
 	rm -rf $(DESTDIR)$(PREFIX)/include/energymeter
 
-FORMAT_FILES = include/energymeter/*.h src/*.c src/*.h src/bpf/*.c tools/*.c tools/*.h \
+FORMAT_FILES = include/energymeter/*.h $(shell find src -name '*.[ch]') tools/*.c tools/*.h \
                tests/unit/*.c tests/unit/*.h tests/fake_nvml/*.c bench/*.c bench/bpf/*.c
 
 format:

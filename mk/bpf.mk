@@ -1,4 +1,4 @@
-# eBPF block I/O source (src/bpf/blkio.bpf.c -> $(BUILD)/gen/blkio.skel.h, used by src/blkio.c).
+# eBPF block I/O source (src/sources/disk/bpf/blkio.bpf.c -> $(BUILD)/gen/blkio.skel.h, used by src/sources/disk/blkio.c).
 #
 # vmlinux.h is generated at build time from the running kernel's BTF, the BPF object is compiled
 # with clang for the bpf target (CO-RE: it relocates itself to the running kernel when loaded),
@@ -28,10 +28,10 @@ else ifneq ($(NO_BPF),)
 BPF_MISSING := built with NO_BPF=$(NO_BPF)
 endif
 
-# Only src/blkio.c needs to know: a target-specific variable, so that a change of the eBPF
+# Only src/sources/disk/blkio.c needs to know: a target-specific variable, so that a change of the eBPF
 # build rebuilds no other object.
 ifeq ($(BPF_MISSING),)
-$(BUILD)/obj/src/blkio.o: CFLAGS_ALL += -DEM_HAVE_BPF=1
+$(BUILD)/obj/src/sources/disk/blkio.o: CFLAGS_ALL += -DEM_HAVE_BPF=1
 GEN_HEADERS  += $(BUILD)/gen/blkio.skel.h
 LIBS         += -lbpf -lelf -lz
 else
@@ -40,7 +40,7 @@ else
 ifneq ($(filter-out run test bench deps,$(or $(MAKECMDGOALS),all)),)
 $(info energymeter: building without eBPF: $(BPF_MISSING))
 endif
-$(BUILD)/obj/src/blkio.o: CFLAGS_ALL += '-DEM_BPF_MISSING="$(BPF_MISSING)"'
+$(BUILD)/obj/src/sources/disk/blkio.o: CFLAGS_ALL += '-DEM_BPF_MISSING="$(BPF_MISSING)"'
 endif
 
 # The configuration blkio.o was built with, rewritten only when it changes, so that installing
@@ -50,7 +50,7 @@ BPF_STAMP  := $(BUILD)/gen/bpf-config
 ifneq ($(file <$(BPF_STAMP)),$(BPF_CONFIG))
 $(shell mkdir -p $(BUILD)/gen && printf '%s\n' '$(BPF_CONFIG)' > $(BPF_STAMP))
 endif
-$(BUILD)/obj/src/blkio.o: $(BPF_STAMP)
+$(BUILD)/obj/src/sources/disk/blkio.o: $(BPF_STAMP)
 
 $(BUILD)/gen/vmlinux.h:
 	@mkdir -p $(dir $@)
@@ -67,7 +67,8 @@ define bpf-compile
 endef
 
 # Static pattern rules (explicit, so that make never deletes these as intermediates).
-$(BUILD)/gen/blkio.bpf.o: $(BUILD)/gen/%.bpf.o: src/bpf/%.bpf.c src/blkio.h $(BUILD)/gen/vmlinux.h
+$(BUILD)/gen/blkio.bpf.o: $(BUILD)/gen/%.bpf.o: src/sources/disk/bpf/%.bpf.c src/sources/disk/blkio.h \
+  $(BUILD)/gen/vmlinux.h
 	$(bpf-compile)
 
 $(BUILD)/gen/floor.bpf.o: $(BUILD)/gen/%.bpf.o: bench/bpf/%.bpf.c $(BUILD)/gen/vmlinux.h

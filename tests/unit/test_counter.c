@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-#include "counter.h"
+#include "core/counter.h"
 
 #define UJ 1e-6
 

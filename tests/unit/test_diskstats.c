@@ -12,7 +12,7 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "disk.h"
+#include "sources/disk/disk.h"
 #include "fakefs.h"
 
 /* sda (hardware) with two partitions, loop0 (virtual), dm-0 on sda2. */

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "fakefs.h"
-#include "source.h"
+#include "core/source.h"
 
 /* hwmonN with a name and sensor files: pairs of (file, content), NULL-ended.
  * Real layout: the class entry links to a device directory. */

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "fakefs.h"
-#include "source.h"
+#include "core/source.h"
 
 static void put_msr(const struct fakefs *f, int cpu, uint32_t addr, uint64_t v)
 {

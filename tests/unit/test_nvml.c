@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "energymeter/energymeter.h"
-#include "nvml.h"
+#include "sources/nvml/nvml.h"
 #include "testclock.h"
 
 /* ------------------------------------------------------------ helpers */

@@ -14,7 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "nvml.h"
+#include "sources/nvml/nvml.h"
 
 #define T 0.1
 #define PHASE 1234.5678

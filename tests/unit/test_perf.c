@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "fakefs.h"
-#include "source.h"
-#include "sysfs.h"
+#include "core/source.h"
+#include "util/sysfs.h"
 
 #define PMU "sys/bus/event_source/devices/power"
 

@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #include "fakefs.h"
-#include "source.h"
+#include "core/source.h"
 
 #define RANGE_UJ 262143328850ULL /* what Intel packages state */
 #define PKG_MAX_UW 100000000ULL  /* 100 W */

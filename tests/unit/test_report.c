@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
-#include "util.h"
+#include "report/report.h"
+#include "util/util.h"
 
 /* ------------------------------------------------- a strict JSON validator */
 

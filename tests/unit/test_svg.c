@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
-#include "util.h"
+#include "report/report.h"
+#include "util/util.h"
 
 /* ------------------------------------------ a small well-formedness check */
 

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include "fakefs.h"
-#include "sysfs.h"
+#include "util/sysfs.h"
 
 /* ------------------------------------------------------------ em_parse_u64 */
 

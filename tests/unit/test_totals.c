@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
-#include "totals.h"
-#include "util.h"
+#include "report/report.h"
+#include "report/totals.h"
+#include "util/util.h"
 
 /* One window of `dur` seconds: cpu (two packages), gpu (measured with
  * gpu_j, or unavailable when gpu_j < 0), disk with bytes per device, psys. */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "totals.h"
+#include "report/totals.h"
 
 /* A label value: backslash, double quote and newline escaped, bytes that
  * are not UTF-8 replaced (device names come from sysfs). */

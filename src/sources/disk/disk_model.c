@@ -24,8 +24,8 @@
 #include <string.h>
 
 #include "disk.h"
-#include "report.h"
-#include "source.h"
+#include "report/report.h"
+#include "core/source.h"
 
 int em_disk_power_lookup(const char *list, const char *dev, double *active, double *idle)
 {

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "source.h"
-#include "sysfs.h"
+#include "core/source.h"
+#include "util/sysfs.h"
 
 #define HWMON_DIR "/sys/class/hwmon"
 #define MAX_SENSORS 512

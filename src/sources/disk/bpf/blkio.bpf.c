@@ -26,7 +26,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "blkio.h"
+#include "sources/disk/blkio.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "source.h"
-#include "sysfs.h"
+#include "core/source.h"
+#include "util/sysfs.h"
 
 #define POWERCAP_DIR "/sys/class/powercap"
 /* Used when a zone states no maximum power: high, so that the sampler reads

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "nvml.h"
-#include "sysfs.h"
+#include "util/sysfs.h"
 
 /* Gap between two calls while watching for a step: the calls themselves
  * (~4 ms on real hardware) set the pace; the gap only stops a cheap fake

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "baseline.h"
-#include "report.h"
+#include "report/baseline.h"
+#include "report/report.h"
 #include "source.h"
-#include "util.h"
+#include "util/util.h"
 
 /* Bounds on the sampler period: never busier than this... */
 #define MIN_PERIOD_S 0.001

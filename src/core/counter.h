@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "util.h"
+#include "util/util.h"
 
 struct em_counter {
     /* configuration */

@@ -24,9 +24,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "report.h"
-#include "source.h"
-#include "sysfs.h"
+#include "report/report.h"
+#include "core/source.h"
+#include "util/sysfs.h"
 
 /* Typical DDR4/DDR5 background and refresh power per GiB in use. */
 #define DRAM_W_PER_GIB 0.375

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "counter.h"
-#include "util.h"
+#include "util/util.h"
 
 #define EM_NAME_MAX 48
 

@@ -18,7 +18,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "util/util.h"
 
 /* ----------------------------------------------------------- NVML types */
 

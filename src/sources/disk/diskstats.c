@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "disk.h"
-#include "sysfs.h"
+#include "util/sysfs.h"
 
 /* /proc/diskstats is one short line per block device: this is plenty even
  * with hundreds of loop devices. */

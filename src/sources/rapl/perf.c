@@ -22,8 +22,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "source.h"
-#include "sysfs.h"
+#include "core/source.h"
+#include "util/sysfs.h"
 
 #define PMU_DIR "/sys/bus/event_source/devices/power"
 /* Counters of a powered package change every millisecond or so. */

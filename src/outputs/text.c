@@ -3,7 +3,7 @@
  * terminal (stderr). Every column lines up for names up to 18 characters;
  * longer ones and long reasons simply run on.
  */
-#include "report.h"
+#include "report/report.h"
 
 #include <math.h>
 #include <string.h>

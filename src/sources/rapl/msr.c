@@ -27,8 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "source.h"
-#include "sysfs.h"
+#include "core/source.h"
+#include "util/sysfs.h"
 
 #define INTEL_POWER_UNIT 0x606
 #define INTEL_PKG_POWER_INFO 0x614

@@ -9,7 +9,7 @@
  * XML, control characters are dropped and invalid UTF-8 is replaced, so that
  * no label can break the document.
  */
-#include "report.h"
+#include "report/report.h"
 
 #include <math.h>
 #include <string.h>

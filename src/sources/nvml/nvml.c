@@ -23,8 +23,8 @@
 #include <string.h>
 
 #include "nvml.h"
-#include "report.h"
-#include "source.h"
+#include "report/report.h"
+#include "core/source.h"
 
 #define DEFAULT_LIB "libnvidia-ml.so.1"
 /* Used when the GPU states no power limit. */

@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include "disk.h"
-#include "report.h"
-#include "source.h"
-#include "sysfs.h"
+#include "report/report.h"
+#include "core/source.h"
+#include "util/sysfs.h"
 
 #ifdef EM_HAVE_BPF
 #include <bpf/bpf.h>

@@ -3,7 +3,7 @@
  * a "total" row. Unknown values are empty fields, never 0 or "nan", so that
  * spreadsheets and pandas see them as missing.
  */
-#include "report.h"
+#include "report/report.h"
 
 #include <math.h>
 

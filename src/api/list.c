@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "source.h"
-#include "sysfs.h"
-#include "util.h"
+#include "core/source.h"
+#include "util/sysfs.h"
+#include "util/util.h"
 
 static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
 

@@ -1,5 +1,5 @@
 /* The report as JSON, schema energymeter/1 (see DESIGN.md). */
-#include "report.h"
+#include "report/report.h"
 
 #include <math.h>
 #include <time.h>

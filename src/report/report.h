@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "util/util.h"
 
 /* An extra key of a component or device in the JSON report (read_bytes,
  * model, ...): sources add what they know beyond joules. */
