@@ -6,13 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "core/source.h"
-#include "util/sysfs.h"
+#include "sources/sources.h"
 #include "util/util.h"
 
 static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
 
 struct listing {
+    struct em_config cfg;
     struct em_source *src;
     struct em_probe *probes;
     size_t n;
@@ -21,13 +23,18 @@ struct listing {
 static void listing_free(struct listing *l)
 {
     em_sources_close(l->src, l->probes, l->n);
+    em_config_free(&l->cfg);
 }
 
-/* cfg NULL: every method is probed, whatever a meter's options would pick. */
+/* A listing's configuration: every method is probed, whatever a meter's options would pick. */
 static int listing_open(struct listing *l)
 {
     char msg[256];
-    return em_sources_open(NULL, &l->src, &l->probes, &l->n, msg, sizeof msg);
+    int err = em_config_init(&l->cfg, NULL, msg, sizeof msg);
+    l->cfg.listing = 1;
+    return err ? err
+               : em_sources_open(em_builtin_sources, &l->cfg, &l->src, &l->probes, &l->n, msg,
+                                 sizeof msg);
 }
 
 /* The source whose channels serve component, or NULL. */
@@ -103,7 +110,7 @@ static void json_opt_str(struct em_buf *b, const char *s)
 static int format_json(const struct listing *l, struct em_buf *b)
 {
     em_buf_puts(b, "{\n  \"schema\": \"energymeter-list/1\",\n  \"sysfs_root\": ");
-    em_buf_json_str(b, em_sysfs_root()[0] ? em_sysfs_root() : "/");
+    em_buf_json_str(b, l->cfg.sysfs_root[0] ? l->cfg.sysfs_root : "/");
     em_buf_puts(b, ",\n  \"sources\": [");
     for (size_t k = 0; k < l->n; k++) {
         const struct em_probe *p = &l->probes[k];
@@ -174,8 +181,8 @@ static int format_json(const struct listing *l, struct em_buf *b)
 
 static int format_text(const struct listing *l, struct em_buf *b)
 {
-    if (em_sysfs_root()[0])
-        em_buf_printf(b, "(ENERGYMETER_SYSFS_ROOT=%s)\n\n", em_sysfs_root());
+    if (l->cfg.sysfs_root[0])
+        em_buf_printf(b, "(ENERGYMETER_SYSFS_ROOT=%s)\n\n", l->cfg.sysfs_root);
     em_buf_puts(b, "Components:\n");
     const char *names[64];
     size_t n = component_names(l, names, 64);

@@ -15,9 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/config.h"
 #include "report/baseline.h"
 #include "report/report.h"
 #include "source.h"
+#include "sources/sources.h"
 #include "util/util.h"
 
 /* Bounds on the sampler period: never busier than this... */
@@ -35,10 +37,6 @@ static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
 #define N_FIXED (sizeof fixed_components / sizeof fixed_components[0])
 
 struct em_meter {
-    char *label;
-    char *gpu_list;
-    char *disk_power;
-    int include_idle;
     struct em_logger log;
 
     struct em_source *src;
@@ -340,73 +338,11 @@ static double set_periods(em_meter *m)
     return shortest;
 }
 
-static int copy_options(em_meter *m, const em_options *opts)
-{
-    em_options o;
-    em_options_init(&o);
-    if (opts) {
-        if (opts->size < offsetof(em_options, interval_ms) || opts->size > sizeof o)
-            return set_error(NULL, EM_ERR_INVALID,
-                             "em_options.size is %zu: initialise options with "
-                             "em_options_init()",
-                             opts->size);
-        memcpy(&o, opts, opts->size);
-    }
-    if (!(o.disk_avg_speed >= 0) || isinf(o.disk_avg_speed))
-        return set_error(NULL, EM_ERR_INVALID,
-                         "disk_avg_speed must be a finite number of bytes/s >= 0 (0: not given)");
-    if (isnan(o.disk_active_power) || isnan(o.disk_idle_power) || isinf(o.disk_active_power) ||
-        isinf(o.disk_idle_power))
-        return set_error(NULL, EM_ERR_INVALID,
-                         "disk powers must be finite watts (negative: the default)");
-    if (!(o.cpu_tdp_w >= 0) || !(o.cpu_idle_w >= 0) || isinf(o.cpu_tdp_w) || isinf(o.cpu_idle_w) ||
-        (o.cpu_tdp_w > 0 && o.cpu_idle_w > o.cpu_tdp_w))
-        return set_error(NULL, EM_ERR_INVALID,
-                         "cpu_tdp_w and cpu_idle_w must be finite watts >= 0, idle <= tdp");
-    if (o.disk_scope != EM_DISK_SCOPE_TREE && o.disk_scope != EM_DISK_SCOPE_SYSTEM)
-        return set_error(NULL, EM_ERR_INVALID,
-                         "disk_scope must be EM_DISK_SCOPE_TREE or "
-                         "EM_DISK_SCOPE_SYSTEM");
-    if (o.disk_time != EM_DISK_TIME_BUSY && o.disk_time != EM_DISK_TIME_BYTES)
-        return set_error(NULL, EM_ERR_INVALID,
-                         "disk_time must be EM_DISK_TIME_BUSY or "
-                         "EM_DISK_TIME_BYTES");
-    if (o.disk_time == EM_DISK_TIME_BYTES && !(o.disk_avg_speed > 0))
-        return set_error(NULL, EM_ERR_INVALID,
-                         "the bytes/speed disk model needs "
-                         "disk_avg_speed > 0 (bytes per second)");
-    m->label = em_strdup(o.label);
-    m->gpu_list = em_strdup(o.gpu_list);
-    m->disk_power = em_strdup(o.disk_power);
-    if ((o.label && !m->label) || (o.gpu_list && !m->gpu_list) || (o.disk_power && !m->disk_power))
-        return set_error(NULL, EM_ERR_NOMEM, "out of memory");
-    m->include_idle = !!o.include_idle;
-    m->cfg = (struct em_config){
-        .include_idle = m->include_idle,
-        .disk_avg_speed = o.disk_avg_speed,
-        .disk_active_power = o.disk_active_power,
-        .disk_idle_power = o.disk_idle_power,
-        .interval_ms = o.interval_ms,
-        .gpu_list = m->gpu_list,
-        .gpu_settle_ms = o.gpu_settle_ms,
-        .disk_scope = o.disk_scope,
-        .disk_time = o.disk_time,
-        .disk_power = m->disk_power,
-        .ignore_disk = !!o.ignore_disk,
-        .no_bpf = !!o.no_bpf,
-        .no_estimates = !!o.no_estimates,
-        .cpu_tdp_w = o.cpu_tdp_w,
-        .cpu_idle_w = o.cpu_idle_w,
-    };
-    em_logger_init(&m->log, opts);
-    return 0;
-}
-
 static int open_sources(em_meter *m)
 {
     size_t maxch = 1;
-    int err =
-        em_sources_open(&m->cfg, &m->src, &m->probes, &m->nsrc, new_errmsg, sizeof new_errmsg);
+    int err = em_sources_open(em_builtin_sources, &m->cfg, &m->src, &m->probes, &m->nsrc,
+                              new_errmsg, sizeof new_errmsg);
     if (err)
         return err;
     for (size_t k = 0; k < m->nsrc; k++) {
@@ -443,9 +379,11 @@ int em_meter_new(const em_options *opts, em_meter **out)
     pthread_cond_init(&m->cond, &ca);
     pthread_condattr_destroy(&ca);
 
-    int err = copy_options(m, opts);
-    if (!err)
+    int err = em_config_init(&m->cfg, opts, new_errmsg, sizeof new_errmsg);
+    if (!err) {
+        em_logger_init(&m->log, opts, m->cfg.log_env);
         err = open_sources(m);
+    }
     if (err)
         goto fail;
     m->period_s = set_periods(m);
@@ -497,9 +435,7 @@ void em_meter_free(em_meter *m)
     clear_warnings(m);
     em_report_free(m->report);
     em_baseline_free(m->baseline);
-    free(m->label);
-    free(m->gpu_list);
-    free(m->disk_power);
+    em_config_free(&m->cfg);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -674,7 +610,7 @@ static int is_fixed(const char *name)
 
 static int build_report(em_meter *m, double end_mono, int64_t end_real, struct em_report **out)
 {
-    struct em_report *r = em_report_new(m->label, m->include_idle);
+    struct em_report *r = em_report_new(m->cfg.label, m->cfg.include_idle);
     if (!r)
         return EM_ERR_NOMEM;
     int err = 0;
@@ -788,31 +724,23 @@ int em_meter_calibrate(em_meter *m, double seconds)
 
 int em_meter_save_baseline(em_meter *m, const char *path)
 {
-    char def[PATH_MAX];
     if (!m)
         return EM_ERR_INVALID;
     if (!m->baseline)
         return set_error(m, EM_ERR_STATE, "no baseline to save: call em_meter_calibrate() first");
-    if (!path) {
-        int err = em_baseline_default_path(def, sizeof def);
-        if (err)
-            return set_error(m, err, "no default baseline path (set ENERGYMETER_BASELINE)");
-        path = def;
-    }
+    if (!path && !(path = m->cfg.baseline_path))
+        return set_error(m, m->cfg.baseline_path_err,
+                         "no default baseline path (set ENERGYMETER_BASELINE)");
     return em_baseline_save(m->baseline, path, m->errmsg, sizeof m->errmsg);
 }
 
 int em_meter_load_baseline(em_meter *m, const char *path)
 {
-    char def[PATH_MAX];
     if (!m)
         return EM_ERR_INVALID;
-    if (!path) {
-        int err = em_baseline_default_path(def, sizeof def);
-        if (err)
-            return set_error(m, err, "no default baseline path (set ENERGYMETER_BASELINE)");
-        path = def;
-    }
+    if (!path && !(path = m->cfg.baseline_path))
+        return set_error(m, m->cfg.baseline_path_err,
+                         "no default baseline path (set ENERGYMETER_BASELINE)");
     struct em_baseline *b = NULL;
     int err = em_baseline_load(path, &b, m->errmsg, sizeof m->errmsg);
     if (err)

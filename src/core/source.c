@@ -4,14 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* In order of preference: for each component, the first source with a
- * working channel measures it (em_sources_resolve); the model only fills
- * components no sensor measures. */
-const struct em_source_ops *const em_source_table[] = {
-    &em_src_rapl_perf, &em_src_rapl_powercap, &em_src_rapl_msr, &em_src_nvml,
-    &em_src_hwmon,     &em_src_blkio,         &em_src_model,    NULL,
-};
-
 struct em_channel *em_source_add_channel(struct em_source *s, const char *component,
                                          const char *device, const char *path, int in_total)
 {
@@ -177,11 +169,12 @@ int em_sources_resolve(struct em_source *src, struct em_probe *probes, size_t n)
     return 0;
 }
 
-int em_sources_open(const struct em_config *cfg, struct em_source **src, struct em_probe **probes,
-                    size_t *n, char *msg, size_t msgsz)
+int em_sources_open(const struct em_source_ops *const *table, const struct em_config *cfg,
+                    struct em_source **src, struct em_probe **probes, size_t *n, char *msg,
+                    size_t msgsz)
 {
     size_t total = 0;
-    while (em_source_table[total])
+    while (table[total])
         total++;
     *n = 0;
     *src = calloc(total ? total : 1, sizeof **src);
@@ -191,11 +184,18 @@ int em_sources_open(const struct em_config *cfg, struct em_source **src, struct 
         return EM_ERR_NOMEM;
     }
     for (size_t k = 0; k < total; k++) {
-        const struct em_source_ops *ops = em_source_table[k];
+        const struct em_source_ops *ops = table[k];
         (*src)[k] = (struct em_source){.ops = ops, .cfg = cfg};
         (*probes)[k] = (struct em_probe){.source = ops->name, .serves = ops->serves};
         *n = k + 1;
-        int err = ops->open(&(*src)[k], &(*probes)[k]);
+        int err = ops->probe(&(*src)[k], &(*probes)[k]);
+        if (err) {
+            snprintf(msg, msgsz, "probing source %s: %s", ops->name, em_strerror(err));
+            return err;
+        }
+        /* Right after its probe, so that a source's own set-up (the GPUs'
+         * calibration) runs while the later sources are probed. */
+        err = !cfg->listing && ops->open ? ops->open(&(*src)[k]) : 0;
         if (err) {
             snprintf(msg, msgsz, "opening source %s: %s", ops->name, em_strerror(err));
             return err;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "counter.h"
 #include "util/util.h"
 
@@ -81,25 +82,6 @@ struct em_channel {
     int unused;       /* another source, preferred, measures this component */
 };
 
-/* The meter's configuration, as sources see it. */
-struct em_config {
-    int include_idle;
-    double disk_avg_speed;    /* bytes/s; 0: not given */
-    double disk_active_power; /* W; negative: default */
-    double disk_idle_power;   /* W; negative: default */
-    unsigned interval_ms;
-    const char *gpu_list; /* owned by the meter */
-    unsigned gpu_settle_ms;
-    int disk_scope;
-    int disk_time;
-    const char *disk_power; /* owned by the meter */
-    int ignore_disk;
-    int no_bpf;
-    int no_estimates;
-    double cpu_tdp_w;
-    double cpu_idle_w;
-};
-
 /* A finished window, for sources that build their own components. */
 struct em_window {
     double duration_s;
@@ -115,15 +97,21 @@ struct em_source;
 struct em_source_ops {
     const char *name;   /* "rapl-powercap" */
     const char *serves; /* components it can measure, comma-separated: "cpu,dram,psys" */
-    /* Fill s->ch/s->nch and the probe. Returns 0 even when nothing is usable
-     * (the probe says why); a negative code only for EM_ERR_NOMEM. */
-    int (*open)(struct em_source *s, struct em_probe *probe);
+    /* Find what the machine has: every zone in the probe (usable or not,
+     * why not, and a safe fix), and a channel in s->ch for each usable
+     * counter. Returns 0 even when nothing is usable (the probe says why); a
+     * negative code only for EM_ERR_NOMEM. close() undoes it. */
+    int (*probe)(struct em_source *s, struct em_probe *probe);
     /* Raw value of channel i. 0, or EM_ERR_NOT_FOUND (vanished), EM_ERR_PERM,
      * EM_ERR_IO, EM_ERR_FORMAT. Must be safe to call from the sampler thread. */
     int (*read)(struct em_source *s, size_t i, uint64_t *raw);
     /* Free s->priv (the channels are freed by the caller). */
     void (*close)(struct em_source *s);
 
+    /* Optional: get ready to measure (start threads...), right after
+     * probe(), for a meter only (never when listing). 0, or a negative code:
+     * the meter fails to be created. */
+    int (*open)(struct em_source *s);
     /* Optional. Read every channel at once (e.g. in parallel when one read is
      * slow): raw[i] and errs[i] for each channel. Used at em_begin()/em_end(). */
     void (*read_all)(struct em_source *s, uint64_t *raw, int *errs);
@@ -143,7 +131,7 @@ struct em_source_ops {
 
 struct em_source {
     const struct em_source_ops *ops;
-    const struct em_config *cfg; /* set before open() */
+    const struct em_config *cfg; /* set before probe(); never NULL */
     struct em_channel *ch;
     size_t nch;
     void *priv;
@@ -158,12 +146,14 @@ struct em_source {
 EM_INTERNAL int em_sources_resolve(struct em_source *src, struct em_probe *probes, size_t n);
 
 /*
- * Open every source of the table (cfg NULL: probe everything, as `list`
- * does), then resolve which one serves each component. *src, *probes and *n
- * are set even on failure, for em_sources_close() (which takes them as they
- * are, NULL src and n 0 included). On failure msg names the source.
+ * Probe every source of table (NULL-terminated, in order of preference) and,
+ * unless cfg->listing, open it; then resolve which one serves each
+ * component. *src, *probes and *n are set even on failure, for
+ * em_sources_close() (which takes them as they are, NULL src and n 0
+ * included). On failure msg names the source.
  */
-EM_INTERNAL int em_sources_open(const struct em_config *cfg, struct em_source **src,
+EM_INTERNAL int em_sources_open(const struct em_source_ops *const *table,
+                                const struct em_config *cfg, struct em_source **src,
                                 struct em_probe **probes, size_t *n, char *msg, size_t msgsz);
 EM_INTERNAL void em_sources_close(struct em_source *src, struct em_probe *probes, size_t n);
 
@@ -171,16 +161,5 @@ EM_INTERNAL void em_sources_close(struct em_source *src, struct em_probe *probes
 EM_INTERNAL struct em_channel *em_source_add_channel(struct em_source *s, const char *component,
                                                      const char *device, const char *path,
                                                      int in_total);
-
-/* The sources the library knows, in order of preference, NULL-terminated. */
-EM_INTERNAL extern const struct em_source_ops *const em_source_table[];
-
-EM_INTERNAL extern const struct em_source_ops em_src_rapl_perf;
-EM_INTERNAL extern const struct em_source_ops em_src_rapl_powercap;
-EM_INTERNAL extern const struct em_source_ops em_src_blkio;
-EM_INTERNAL extern const struct em_source_ops em_src_rapl_msr;
-EM_INTERNAL extern const struct em_source_ops em_src_hwmon;
-EM_INTERNAL extern const struct em_source_ops em_src_model;
-EM_INTERNAL extern const struct em_source_ops em_src_nvml;
 
 #endif

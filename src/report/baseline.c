@@ -111,26 +111,6 @@ int em_baseline_apply(const struct em_baseline *b, struct em_report *r)
     return 0;
 }
 
-int em_baseline_default_path(char *buf, size_t size)
-{
-    const char *env = getenv("ENERGYMETER_BASELINE");
-    int n;
-    if (env && *env) {
-        n = snprintf(buf, size, "%s", env);
-    } else if (geteuid() == 0) {
-        n = snprintf(buf, size, "/var/lib/energymeter/baseline.json");
-    } else {
-        const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-        if (state && *state)
-            n = snprintf(buf, size, "%s/energymeter/baseline.json", state);
-        else if (home && *home)
-            n = snprintf(buf, size, "%s/.local/state/energymeter/baseline.json", home);
-        else
-            return EM_ERR_NOT_FOUND;
-    }
-    return n < 0 || (size_t)n >= size ? EM_ERR_INVALID : 0;
-}
-
 /* mkdir -p of path's parent directories. */
 static int make_parents(const char *path)
 {

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/source.h"
+#include "sources/sources.h"
 #include "util/sysfs.h"
 
 #define HWMON_DIR "/sys/class/hwmon"
@@ -179,13 +179,13 @@ static int add_gpu(struct em_source *s, struct em_probe *probe, const char *dir,
     return err;
 }
 
-static int hwmon_open(struct em_source *s, struct em_probe *probe)
+static int hwmon_probe(struct em_source *s, struct em_probe *probe)
 {
     char classdir[PATH_MAX];
     char *entries[MAX_SENSORS];
     size_t n = 0;
     int err = 0;
-    if (em_sysfs_path(classdir, sizeof classdir, HWMON_DIR))
+    if (em_sysfs_path(s->cfg->sysfs_root, classdir, sizeof classdir, HWMON_DIR))
         return em_probe_set_reason(probe, "ENERGYMETER_SYSFS_ROOT is too long", NULL);
     n = sensor_files(classdir, "hwmon", "", entries, MAX_SENSORS);
     for (size_t i = 0; i < n && !err; i++) {
@@ -241,7 +241,7 @@ static void hwmon_close(struct em_source *s)
 const struct em_source_ops em_src_hwmon = {
     .name = "hwmon",
     .serves = "cpu,cpu-core,gpu",
-    .open = hwmon_open,
+    .probe = hwmon_probe,
     .read = hwmon_read,
     .close = hwmon_close,
 };

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "report/report.h"
-#include "core/source.h"
+#include "sources/sources.h"
 #include "util/sysfs.h"
 
 /* Typical DDR4/DDR5 background and refresh power per GiB in use. */
@@ -69,11 +69,11 @@ static double cpu_seconds(void)
 }
 
 /* GiB in use from /proc/meminfo; negative when unreadable. */
-static double mem_gib_in_use(void)
+static double mem_gib_in_use(const char *root)
 {
     char path[PATH_MAX], line[256];
     long long total = -1, avail = -1;
-    if (em_sysfs_path(path, sizeof path, "/proc/meminfo"))
+    if (em_sysfs_path(root, path, sizeof path, "/proc/meminfo"))
         return -1;
     FILE *f = fopen(path, "re");
     if (!f)
@@ -89,13 +89,13 @@ static double mem_gib_in_use(void)
 }
 
 /* Model name, logical CPUs and sockets from /proc/cpuinfo. */
-static void read_cpuinfo(char *model, size_t modelsz, int *ncpus, int *sockets)
+static void read_cpuinfo(const char *root, char *model, size_t modelsz, int *ncpus, int *sockets)
 {
     char path[PATH_MAX], line[512];
     int ids[256], nids = 0;
     model[0] = '\0';
     *ncpus = 0;
-    if (em_sysfs_path(path, sizeof path, "/proc/cpuinfo") == 0) {
+    if (em_sysfs_path(root, path, sizeof path, "/proc/cpuinfo") == 0) {
         FILE *f = fopen(path, "re");
         while (f && fgets(line, sizeof line, f)) {
             int id;
@@ -123,10 +123,10 @@ static void read_cpuinfo(char *model, size_t modelsz, int *ncpus, int *sockets)
     }
 }
 
-static int model_open(struct em_source *s, struct em_probe *probe)
+static int model_probe(struct em_source *s, struct em_probe *probe)
 {
     const struct em_config *cfg = s->cfg;
-    if (cfg && cfg->no_estimates)
+    if (cfg->no_estimates)
         return em_probe_set_reason(probe, "estimates are off (--no-estimates)", NULL);
     struct model_priv *mp = calloc(1, sizeof *mp);
     if (!mp)
@@ -134,9 +134,9 @@ static int model_open(struct em_source *s, struct em_probe *probe)
     s->priv = mp;
     char model[256];
     int sockets;
-    read_cpuinfo(model, sizeof model, &mp->ncpus, &sockets);
+    read_cpuinfo(cfg->sysfs_root, model, sizeof model, &mp->ncpus, &sockets);
 
-    double tdp = cfg ? cfg->cpu_tdp_w : 0, idle = cfg ? cfg->cpu_idle_w : 0;
+    double tdp = cfg->cpu_tdp_w, idle = cfg->cpu_idle_w;
     if (tdp > 0) {
         snprintf(mp->basis, sizeof mp->basis, "--cpu-tdp %g W%s", tdp,
                  idle > 0 ? ", --cpu-idle" : ", idle 30 % of it");
@@ -164,7 +164,7 @@ static int model_open(struct em_source *s, struct em_probe *probe)
     }
     if (err)
         return err;
-    mp->dram_ok = mem_gib_in_use() >= 0;
+    mp->dram_ok = mem_gib_in_use(cfg->sysfs_root) >= 0;
     return em_probe_add_zone(probe, "memory-in-use", "dram", "estimate", "/proc/meminfo",
                              mp->dram_ok ? NULL : "cannot read MemTotal and MemAvailable", NULL);
 }
@@ -174,7 +174,7 @@ static int model_begin(struct em_source *s)
     struct model_priv *mp = s->priv;
     if (mp) {
         mp->cpu_s0 = cpu_seconds();
-        mp->gib0 = mem_gib_in_use();
+        mp->gib0 = mem_gib_in_use(s->cfg->sysfs_root);
     }
     return 0;
 }
@@ -184,7 +184,7 @@ static int model_end(struct em_source *s)
     struct model_priv *mp = s->priv;
     if (mp) {
         mp->cpu_s1 = cpu_seconds();
-        mp->gib1 = mem_gib_in_use();
+        mp->gib1 = mem_gib_in_use(s->cfg->sysfs_root);
     }
     return 0;
 }
@@ -257,7 +257,7 @@ static void model_close(struct em_source *s)
 const struct em_source_ops em_src_model = {
     .name = "model",
     .serves = "cpu,dram",
-    .open = model_open,
+    .probe = model_probe,
     .read = model_read,
     .close = model_close,
     .begin = model_begin,

@@ -1,7 +1,4 @@
-/* Version, error strings and option defaults. */
-#include <math.h>
-#include <string.h>
-
+/* Version and error strings. */
 #include "util.h"
 
 const char *em_version(void)
@@ -35,15 +32,4 @@ const char *em_strerror(int err)
     default:
         return "unknown error";
     }
-}
-
-void em_options_init(em_options *opts)
-{
-    if (!opts)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->size = sizeof *opts;
-    opts->disk_active_power = -1;
-    opts->disk_idle_power = -1;
-    opts->log_level = EM_LOG_WARN;
 }

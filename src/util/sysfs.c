@@ -17,15 +17,8 @@
  * write: an empty read is retried this many times before it counts. */
 #define EM_TORN_READ_RETRIES 8
 
-const char *em_sysfs_root(void)
+int em_sysfs_path(const char *root, char *out, size_t outsz, const char *abs_path)
 {
-    const char *r = getenv("ENERGYMETER_SYSFS_ROOT");
-    return r ? r : "";
-}
-
-int em_sysfs_path(char *out, size_t outsz, const char *abs_path)
-{
-    const char *root = em_sysfs_root();
     size_t rl = strlen(root);
     while (rl > 0 && root[rl - 1] == '/')
         rl--;

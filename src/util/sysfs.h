@@ -1,6 +1,7 @@
 /*
  * Every read of /sys, /proc and /dev/cpu/N/msr goes through here, so that
- * ENERGYMETER_SYSFS_ROOT can move them all under a fake tree for tests.
+ * ENERGYMETER_SYSFS_ROOT (read once into the meter's configuration) can move
+ * them all under a fake tree for tests.
  */
 #ifndef EM_SYSFS_H
 #define EM_SYSFS_H
@@ -10,11 +11,10 @@
 
 #include "util.h"
 
-/* The prefix from ENERGYMETER_SYSFS_ROOT ("" when unset), without trailing '/'. */
-EM_INTERNAL const char *em_sysfs_root(void);
-
-/* root + abs_path into out (abs_path starts with '/'). EM_ERR_INVALID if too long. */
-EM_INTERNAL int em_sysfs_path(char *out, size_t outsz, const char *abs_path);
+/* root + abs_path into out (abs_path starts with '/'). root is the meter's
+ * ENERGYMETER_SYSFS_ROOT (struct em_config's sysfs_root: "" for the real
+ * root, no trailing '/'). EM_ERR_INVALID if too long. */
+EM_INTERNAL int em_sysfs_path(const char *root, char *out, size_t outsz, const char *abs_path);
 
 /*
  * Read a small file into buf (NUL-terminated, trailing whitespace removed).

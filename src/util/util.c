@@ -295,7 +295,7 @@ static void log_to_stderr(em_log_level level, const char *message, void *userdat
     fprintf(stderr, "energymeter: %s: %s\n", level_name(level), message);
 }
 
-void em_logger_init(struct em_logger *lg, const em_options *opts)
+void em_logger_init(struct em_logger *lg, const em_options *opts, const char *env)
 {
     lg->fn = NULL;
     lg->userdata = NULL;
@@ -311,7 +311,6 @@ void em_logger_init(struct em_logger *lg, const em_options *opts)
         return;
     }
 
-    const char *env = getenv("ENERGYMETER_LOG");
     if (!env || !*env)
         return;
     em_log_level level;

@@ -44,13 +44,14 @@ EM_INTERNAL char *em_asprintf(const char *fmt, ...) EM_PRINTF(1, 2);
 EM_INTERNAL double em_now_mono(void);
 EM_INTERNAL int64_t em_now_real_ns(void);
 
-/* Logging: a callback, else stderr when ENERGYMETER_LOG is set, else nothing. */
+/* Logging: a callback, else stderr at the level env names (the meter's
+ * ENERGYMETER_LOG: "debug", "info", "warn" or "error"), else nothing. */
 struct em_logger {
     em_log_fn fn;
     void *userdata;
     em_log_level level;
 };
-EM_INTERNAL void em_logger_init(struct em_logger *lg, const em_options *opts);
+EM_INTERNAL void em_logger_init(struct em_logger *lg, const em_options *opts, const char *env);
 EM_INTERNAL void em_log(const struct em_logger *lg, em_log_level level, const char *fmt, ...)
     EM_PRINTF(3, 4);
 

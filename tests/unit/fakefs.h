@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/config.h"
+
 #define FAKEFS_PATH_MAX 1024
 #define FAKEFS_CLASS "sys/class/powercap"
 #define FAKEFS_DEVICES "sys/devices/virtual/powercap"
@@ -142,6 +144,15 @@ static inline int fakefs_rm_cb(const char *path, const struct stat *sb, int flag
     (void)sb;
     (void)ftw;
     return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* A meter's configuration as sources see it: the default options and the
+ * environment read now (ENERGYMETER_SYSFS_ROOT: the tree, once fakefs_init()
+ * ran). Free it with em_config_free(). */
+static inline void fakefs_config(struct em_config *cfg)
+{
+    char msg[256];
+    assert_int_equal(em_config_init(cfg, NULL, msg, sizeof msg), 0);
 }
 
 /* rm -rf the tree (links are removed, never followed) and unset the root. */

@@ -56,7 +56,7 @@ static void test_list(void **state)
     fakefs_init(&fs);
     fake_disks(&fs);
     struct em_disk_list l;
-    assert_int_equal(em_disk_list_read(&l), 0);
+    assert_int_equal(em_disk_list_read(fs.root, &l), 0);
     assert_int_equal(l.n, 3);
     const struct em_disk_info *sda = em_disk_list_find(&l, "sda");
     const struct em_disk_info *loop = em_disk_list_find(&l, "loop0");
@@ -86,7 +86,7 @@ static void test_diskstats_read(void **state)
     fake_disks(&fs);
     write_diskstats(&fs, 2048, 4096, 1500, 64);
     struct em_disk_set s = {0};
-    assert_int_equal(em_diskstats_read(&s), 0);
+    assert_int_equal(em_diskstats_read(fs.root, &s), 0);
     assert_int_equal(s.n, 2);
     struct em_disk_stat *sda = em_disk_set_find(&s, "sda");
     assert_non_null(sda);
@@ -123,7 +123,7 @@ static void test_diskstats_malformed(void **state)
     fakefs_init(&fs);
     fakefs_mkdir_p(&fs, "proc");
     write_diskstats(&fs, 1, 1, 1, 1);
-    assert_int_equal(em_diskstats_read(&s), EM_ERR_NOT_FOUND);
+    assert_int_equal(em_diskstats_read(fs.root, &s), EM_ERR_NOT_FOUND);
     em_disk_set_free(&s);
     fakefs_cleanup(&fs);
 }

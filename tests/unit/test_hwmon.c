@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "fakefs.h"
-#include "core/source.h"
+#include "sources/sources.h"
 
 /* hwmonN with a name and sensor files: pairs of (file, content), NULL-ended.
  * Real layout: the class entry links to a device directory. */
@@ -39,20 +39,23 @@ static void hwmon(const struct fakefs *f, int n, const char *name, const char *c
 }
 
 struct opened {
+    struct em_config cfg;
     struct em_source src;
     struct em_probe probe;
 };
 
 static void open_hwmon(struct opened *o)
 {
-    o->src = (struct em_source){.ops = &em_src_hwmon};
+    fakefs_config(&o->cfg);
+    o->src = (struct em_source){.ops = &em_src_hwmon, .cfg = &o->cfg};
     o->probe = (struct em_probe){.source = em_src_hwmon.name, .serves = em_src_hwmon.serves};
-    assert_int_equal(o->src.ops->open(&o->src, &o->probe), 0);
+    assert_int_equal(o->src.ops->probe(&o->src, &o->probe), 0);
 }
 
 static void close_hwmon(struct opened *o)
 {
     o->src.ops->close(&o->src);
+    em_config_free(&o->cfg);
     free(o->src.ch);
     em_probe_clear(&o->probe);
 }

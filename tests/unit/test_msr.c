@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "fakefs.h"
-#include "core/source.h"
+#include "sources/sources.h"
 
 static void put_msr(const struct fakefs *f, int cpu, uint32_t addr, uint64_t v)
 {
@@ -56,20 +56,23 @@ static void build_cpus(const struct fakefs *f, const char *vendor, int n, const 
 }
 
 struct opened {
+    struct em_config cfg;
     struct em_source src;
     struct em_probe probe;
 };
 
 static void open_msr(struct opened *o)
 {
-    o->src = (struct em_source){.ops = &em_src_rapl_msr};
+    fakefs_config(&o->cfg);
+    o->src = (struct em_source){.ops = &em_src_rapl_msr, .cfg = &o->cfg};
     o->probe = (struct em_probe){.source = em_src_rapl_msr.name, .serves = em_src_rapl_msr.serves};
-    assert_int_equal(o->src.ops->open(&o->src, &o->probe), 0);
+    assert_int_equal(o->src.ops->probe(&o->src, &o->probe), 0);
 }
 
 static void close_msr(struct opened *o)
 {
     o->src.ops->close(&o->src);
+    em_config_free(&o->cfg);
     free(o->src.ch);
     em_probe_clear(&o->probe);
 }

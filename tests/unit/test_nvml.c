@@ -592,8 +592,8 @@ static void test_used_by_tree(void **state)
     em_meter_free(w.m);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    assert_true(em_nvml_pid_in_tree((unsigned)getpid()));
-    assert_false(em_nvml_pid_in_tree(1));
+    assert_true(em_nvml_pid_in_tree("", (unsigned)getpid()));
+    assert_false(em_nvml_pid_in_tree("", 1));
     setenv("ENERGYMETER_SYSFS_ROOT", tmpdir, 1);
 }
 

@@ -15,12 +15,13 @@
 #include <unistd.h>
 
 #include "fakefs.h"
-#include "core/source.h"
+#include "sources/sources.h"
 #include "util/sysfs.h"
 
 #define PMU "sys/bus/event_source/devices/power"
 
 struct opened {
+    struct em_config cfg;
     struct em_source src;
     struct em_probe probe;
     int err;
@@ -28,15 +29,17 @@ struct opened {
 
 static void open_perf(struct opened *o)
 {
-    o->src = (struct em_source){.ops = &em_src_rapl_perf};
+    fakefs_config(&o->cfg);
+    o->src = (struct em_source){.ops = &em_src_rapl_perf, .cfg = &o->cfg};
     o->probe =
         (struct em_probe){.source = em_src_rapl_perf.name, .serves = em_src_rapl_perf.serves};
-    o->err = o->src.ops->open(&o->src, &o->probe);
+    o->err = o->src.ops->probe(&o->src, &o->probe);
 }
 
 static void close_perf(struct opened *o)
 {
     o->src.ops->close(&o->src);
+    em_config_free(&o->cfg);
     free(o->src.ch);
     em_probe_clear(&o->probe);
 }

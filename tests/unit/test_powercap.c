@@ -9,12 +9,13 @@
 #include <strings.h>
 
 #include "fakefs.h"
-#include "core/source.h"
+#include "sources/sources.h"
 
 #define RANGE_UJ 262143328850ULL /* what Intel packages state */
 #define PKG_MAX_UW 100000000ULL  /* 100 W */
 
 struct opened {
+    struct em_config cfg;
     struct fakefs fs;
     struct em_source src;
     struct em_probe probe;
@@ -24,16 +25,19 @@ struct opened {
 /* Open the source on the tree built so far. */
 static void open_source(struct opened *o)
 {
-    o->src = (struct em_source){.ops = &em_src_rapl_powercap};
+    fakefs_config(&o->cfg);
+    o->src = (struct em_source){.ops = &em_src_rapl_powercap, .cfg = &o->cfg};
     o->probe = (struct em_probe){.source = em_src_rapl_powercap.name,
                                  .serves = em_src_rapl_powercap.serves};
-    o->err = o->src.ops->open(&o->src, &o->probe);
+    o->err = o->src.ops->probe(&o->src, &o->probe);
 }
 
 static void close_source(struct opened *o)
 {
     if (o->src.ops && o->src.ops->close)
         o->src.ops->close(&o->src);
+    if (o->src.ops)
+        em_config_free(&o->cfg);
     free(o->src.ch);
     o->src.ch = NULL;
     o->src.nch = 0;

@@ -311,7 +311,7 @@ static void test_logger(void **state)
     opts.log_level = EM_LOG_INFO;
 
     struct em_logger lg;
-    em_logger_init(&lg, &opts);
+    em_logger_init(&lg, &opts, NULL);
     em_log(&lg, EM_LOG_DEBUG, "hidden %d", 1);
     assert_int_equal(cap.calls, 0);
     em_log(&lg, EM_LOG_WARN, "shown %d", 2);
@@ -329,26 +329,23 @@ static void test_logger(void **state)
 
     /* A struct whose size does not reach log_fn must not be read there. */
     opts.size = offsetof(em_options, log_fn);
-    unsetenv("ENERGYMETER_LOG");
-    em_logger_init(&lg, &opts);
+    em_logger_init(&lg, &opts, NULL);
     assert_null(lg.fn);
     em_log(&lg, EM_LOG_ERROR, "nowhere");
     assert_int_equal(cap.calls, 2);
 
     /* No options and no environment: silent. */
-    em_logger_init(&lg, NULL);
+    em_logger_init(&lg, NULL, NULL);
     assert_null(lg.fn);
     assert_int_equal(lg.level, EM_LOG_OFF);
 
-    /* The environment turns on stderr logging at the level it names. */
-    setenv("ENERGYMETER_LOG", "info", 1);
-    em_logger_init(&lg, NULL);
+    /* The environment (ENERGYMETER_LOG, as the meter's configuration read
+     * it) turns on stderr logging at the level it names. */
+    em_logger_init(&lg, NULL, "info");
     assert_non_null(lg.fn);
     assert_int_equal(lg.level, EM_LOG_INFO);
-    setenv("ENERGYMETER_LOG", "bogus", 1);
-    em_logger_init(&lg, NULL);
+    em_logger_init(&lg, NULL, "bogus");
     assert_null(lg.fn);
-    unsetenv("ENERGYMETER_LOG");
 }
 
 /* ----------------------------------------------------------------- report */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "api/config.h"
 #include "fakefs.h"
 #include "util/sysfs.h"
 
@@ -196,39 +197,62 @@ static void test_read_huge(void **state)
 
 /* ------------------------------------------------------------ em_sysfs_path */
 
+/* ENERGYMETER_SYSFS_ROOT as a meter reads it (once, into its configuration),
+ * then abs_path under it. */
+static int rooted(char *out, size_t outsz, const char *abs_path)
+{
+    struct em_config cfg;
+    char msg[256];
+    assert_int_equal(em_config_init(&cfg, NULL, msg, sizeof msg), 0);
+    int err = em_sysfs_path(cfg.sysfs_root, out, outsz, abs_path);
+    em_config_free(&cfg);
+    return err;
+}
+
 static void test_sysfs_path(void **state)
 {
     (void)state;
     char out[256];
+    struct em_config cfg;
+    char msg[256];
 
     unsetenv("ENERGYMETER_SYSFS_ROOT");
-    assert_string_equal(em_sysfs_root(), "");
-    assert_int_equal(em_sysfs_path(out, sizeof out, "/sys/class/powercap"), 0);
+    assert_int_equal(em_config_init(&cfg, NULL, msg, sizeof msg), 0);
+    assert_string_equal(cfg.sysfs_root, "");
+    em_config_free(&cfg);
+    assert_int_equal(rooted(out, sizeof out, "/sys/class/powercap"), 0);
     assert_string_equal(out, "/sys/class/powercap");
 
     setenv("ENERGYMETER_SYSFS_ROOT", "/tmp/fake", 1);
-    assert_int_equal(em_sysfs_path(out, sizeof out, "/sys/class/powercap"), 0);
+    assert_int_equal(rooted(out, sizeof out, "/sys/class/powercap"), 0);
     assert_string_equal(out, "/tmp/fake/sys/class/powercap");
 
     /* A trailing slash (or several) does not double the separator. */
     setenv("ENERGYMETER_SYSFS_ROOT", "/tmp/fake/", 1);
-    assert_int_equal(em_sysfs_path(out, sizeof out, "/proc/diskstats"), 0);
+    assert_int_equal(rooted(out, sizeof out, "/proc/diskstats"), 0);
     assert_string_equal(out, "/tmp/fake/proc/diskstats");
     setenv("ENERGYMETER_SYSFS_ROOT", "/tmp/fake///", 1);
-    assert_int_equal(em_sysfs_path(out, sizeof out, "/dev/cpu/0/msr"), 0);
+    assert_int_equal(rooted(out, sizeof out, "/dev/cpu/0/msr"), 0);
     assert_string_equal(out, "/tmp/fake/dev/cpu/0/msr");
 
     /* Empty root: as if unset. */
     setenv("ENERGYMETER_SYSFS_ROOT", "", 1);
-    assert_int_equal(em_sysfs_path(out, sizeof out, "/sys"), 0);
+    assert_int_equal(rooted(out, sizeof out, "/sys"), 0);
     assert_string_equal(out, "/sys");
 
     /* Too long for the buffer: an error, not a truncated path. */
     setenv("ENERGYMETER_SYSFS_ROOT", "/tmp/fake", 1);
-    assert_int_equal(em_sysfs_path(out, 16, "/sys/class/powercap"), EM_ERR_INVALID);
-    assert_int_equal(em_sysfs_path(out, strlen("/tmp/fake/sys") + 1, "/sys"), 0);
+    assert_int_equal(rooted(out, 16, "/sys/class/powercap"), EM_ERR_INVALID);
+    assert_int_equal(rooted(out, strlen("/tmp/fake/sys") + 1, "/sys"), 0);
     assert_string_equal(out, "/tmp/fake/sys");
-    assert_int_equal(em_sysfs_path(out, strlen("/tmp/fake/sys"), "/sys"), EM_ERR_INVALID);
+    assert_int_equal(rooted(out, strlen("/tmp/fake/sys"), "/sys"), EM_ERR_INVALID);
+
+    /* Read once: a meter's configuration keeps the root it was made with. */
+    assert_int_equal(em_config_init(&cfg, NULL, msg, sizeof msg), 0);
+    setenv("ENERGYMETER_SYSFS_ROOT", "/elsewhere", 1);
+    assert_int_equal(em_sysfs_path(cfg.sysfs_root, out, sizeof out, "/sys"), 0);
+    assert_string_equal(out, "/tmp/fake/sys");
+    em_config_free(&cfg);
 
     unsetenv("ENERGYMETER_SYSFS_ROOT");
 }
@@ -243,7 +267,7 @@ static void test_rooted_read(void **state)
     char p[FAKEFS_PATH_MAX];
     uint64_t v = 0;
     /* Through the class link, as the sources read it. */
-    assert_int_equal(em_sysfs_path(p, sizeof p, "/sys/class/powercap/intel-rapl:0/energy_uj"), 0);
+    assert_int_equal(rooted(p, sizeof p, "/sys/class/powercap/intel-rapl:0/energy_uj"), 0);
     assert_int_equal(em_read_u64(p, &v), 0);
     assert_int_equal(v, 4242);
     fakefs_cleanup(&f);

@@ -29,7 +29,7 @@
 
 #include "disk.h"
 #include "report/report.h"
-#include "core/source.h"
+#include "sources/sources.h"
 #include "util/sysfs.h"
 
 #ifdef EM_HAVE_BPF
@@ -82,6 +82,7 @@ struct bpf_reading {
 #endif
 
 struct blkio {
+    const struct em_config *cfg;
     enum method method;
     int system;         /* scope */
     char *bpf_why_not;  /* why eBPF is not used (NULL when it is) */
@@ -159,9 +160,8 @@ static char *bpf_err(const char *what, int err)
  * as if the kernel lacked them (to work around one that misbehaves, and to
  * test the paths older kernels take). NULL when fine; else why eBPF is not
  * used (malloc'd). */
-static char *apply_skip(int *io_start, int *requeue, int *folio, int *page)
+static char *apply_skip(const char *env, int *io_start, int *requeue, int *folio, int *page)
 {
-    const char *env = getenv("ENERGYMETER_BPF_SKIP");
     if (!env || !*env)
         return NULL;
     static const char *const names[] = {"block_io_start", "block_rq_requeue",
@@ -198,9 +198,8 @@ static char *apply_skip(int *io_start, int *requeue, int *folio, int *page)
  * use (0 or a power of two up to its size; fewer send more requests to the
  * hash map behind it, to test that path). Sets *slots; NULL when fine, else
  * why eBPF is not used (malloc'd). */
-static char *apply_rq_slots(uint32_t *slots)
+static char *apply_rq_slots(const char *env, uint32_t *slots)
 {
-    const char *env = getenv("ENERGYMETER_BPF_RQ_SLOTS");
     *slots = 1u << EM_BLK_RQ_SLOT_BITS;
     if (!env || !*env)
         return NULL;
@@ -219,7 +218,7 @@ static char *apply_rq_slots(uint32_t *slots)
 static char *bpf_start(struct blkio *b, int want_tree)
 {
     char btf_path[PATH_MAX];
-    if (em_sysfs_path(btf_path, sizeof btf_path, "/sys/kernel/btf/vmlinux"))
+    if (em_sysfs_path(b->cfg->sysfs_root, btf_path, sizeof btf_path, "/sys/kernel/btf/vmlinux"))
         return em_strdup("ENERGYMETER_SYSFS_ROOT is too long");
     if (access(btf_path, R_OK) != 0)
         return em_asprintf("no kernel BTF at %s (%s): eBPF CO-RE needs a kernel built with "
@@ -248,11 +247,12 @@ static char *bpf_start(struct blkio *b, int want_tree)
     int has_fork = tp_args(btf, "sched_process_fork") == 3;
     int has_exit = tp_args(btf, "sched_process_exit") >= 2;
     btf__free(btf);
-    char *skip_why = apply_skip(&has_io_start, &has_requeue, &has_folio, &has_page);
+    char *skip_why =
+        apply_skip(b->cfg->bpf_skip, &has_io_start, &has_requeue, &has_folio, &has_page);
     if (skip_why)
         return skip_why;
     uint32_t rq_slots;
-    char *slots_why = apply_rq_slots(&rq_slots);
+    char *slots_why = apply_rq_slots(b->cfg->bpf_rq_slots, &rq_slots);
     if (slots_why)
         return slots_why;
     if (want_tree && (!has_fork || !has_exit))
@@ -263,7 +263,8 @@ static char *bpf_start(struct blkio *b, int want_tree)
     libbpf_print_fn_t old = libbpf_set_print(libbpf_capture);
     char *why = NULL;
     /* With a fake sysfs root, the BTF under it is the kernel's. */
-    LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = em_sysfs_root()[0] ? btf_path : NULL);
+    LIBBPF_OPTS(bpf_object_open_opts, oo,
+                .btf_custom_path = b->cfg->sysfs_root[0] ? btf_path : NULL);
     b->skel = blkio_bpf__open_opts(&oo);
     if (!b->skel) {
         why = bpf_err("opening the eBPF object", errno);
@@ -365,18 +366,12 @@ static const struct bpf_snap *snap_find(const struct bpf_reading *r, uint32_t de
 
 /* ------------------------------------------------------------ open/close */
 
-static int is_disabled_by_env(void)
-{
-    const char *e = getenv("ENERGYMETER_NO_BPF");
-    return e && *e && strcmp(e, "0") != 0;
-}
-
 /* Why eBPF will not be tried (static), or NULL to try it. */
 static const char *bpf_refused(const struct em_config *cfg)
 {
-    if (is_disabled_by_env())
+    if (cfg->no_bpf_env)
         return "eBPF disabled by ENERGYMETER_NO_BPF";
-    if (cfg && cfg->no_bpf)
+    if (cfg->no_bpf && !cfg->listing)
         return "eBPF disabled (--no-bpf)";
 #ifndef EM_HAVE_BPF
 #ifdef EM_BPF_MISSING
@@ -391,24 +386,24 @@ static const char *bpf_refused(const struct em_config *cfg)
 
 /* Why the fallback m cannot be used (malloc'd), or NULL when it can (or
  * when out of memory: *oom). */
-static char *fallback_check(enum method m, int *oom)
+static char *fallback_check(const char *root, enum method m, int *oom)
 {
     int err;
     char *why;
     if (m == M_DISKSTATS) {
         struct em_disk_set s = {0};
-        err = em_diskstats_read(&s);
+        err = em_diskstats_read(root, &s);
         em_disk_set_free(&s);
         if (!err)
             return NULL;
         why = em_asprintf("cannot read /proc/diskstats with /sys/block under '%s' (%s)",
-                          em_sysfs_root()[0] ? em_sysfs_root() : "/", em_strerror(err));
+                          root[0] ? root : "/", em_strerror(err));
     } else {
         struct em_disk_stat st;
-        err = em_procio_read(&st);
+        err = em_procio_read(root, &st);
         if (!err)
             return NULL;
-        why = em_asprintf("cannot read %s/proc/self/io (%s)", em_sysfs_root(), em_strerror(err));
+        why = em_asprintf("cannot read %s/proc/self/io (%s)", root, em_strerror(err));
     }
     *oom = why == NULL;
     return why;
@@ -420,7 +415,7 @@ static int add_zone(struct em_probe *p, const char *name, const char *path, cons
     return em_probe_add_zone(p, name, "disk", "all disks", path, why, why ? fix : NULL);
 }
 
-static int blkio_open(struct em_source *s, struct em_probe *probe)
+static int blkio_probe(struct em_source *s, struct em_probe *probe)
 {
     struct blkio *b = calloc(1, sizeof *b);
     if (!b)
@@ -428,13 +423,14 @@ static int blkio_open(struct em_source *s, struct em_probe *probe)
     s->priv = b;
     const struct em_config *cfg = s->cfg;
     int err = 0;
-    if (cfg && cfg->ignore_disk) {
+    b->cfg = cfg;
+    if (cfg->ignore_disk && !cfg->listing) {
         b->method = M_IGNORED;
         return em_probe_set_reason(probe, "ignored (--ignore-disk)", NULL);
     }
-    b->system = cfg && cfg->disk_scope == EM_DISK_SCOPE_SYSTEM;
+    b->system = !cfg->listing && cfg->disk_scope == EM_DISK_SCOPE_SYSTEM;
     /* Names and kinds of the disks; a missing /sys/block only costs names. */
-    em_disk_list_read(&b->disks);
+    em_disk_list_read(cfg->sysfs_root, &b->disks);
 
     const char *refused = bpf_refused(cfg);
     if (refused && !(b->bpf_why_not = em_strdup(refused)))
@@ -452,12 +448,14 @@ static int blkio_open(struct em_source *s, struct em_probe *probe)
                    b->bpf_why_not, PERM_FIX);
     /* `energymeter list` (no configuration) shows both fallbacks. */
     int ds_oom = 0, io_oom = 0;
-    char *ds_why = (!cfg || b->system) ? fallback_check(M_DISKSTATS, &ds_oom) : NULL;
-    char *io_why = (!cfg || !b->system) ? fallback_check(M_PROCIO, &io_oom) : NULL;
-    if (!err && (!cfg || b->system))
+    char *ds_why =
+        (cfg->listing || b->system) ? fallback_check(cfg->sysfs_root, M_DISKSTATS, &ds_oom) : NULL;
+    char *io_why =
+        (cfg->listing || !b->system) ? fallback_check(cfg->sysfs_root, M_PROCIO, &io_oom) : NULL;
+    if (!err && (cfg->listing || b->system))
         err =
             add_zone(probe, "diskstats (fallback, system scope)", "/proc/diskstats", ds_why, NULL);
-    if (!err && (!cfg || !b->system))
+    if (!err && (cfg->listing || !b->system))
         err = add_zone(probe, "proc-io (fallback, tree scope)", "/proc/self/io", io_why, NULL);
     if (b->system) {
         b->method = ds_why ? M_NONE : M_DISKSTATS;
@@ -516,10 +514,10 @@ static int snapshot(struct blkio *b, int k)
 #endif
     case M_DISKSTATS:
         b->set[k].n = 0;
-        err = em_diskstats_read(&b->set[k]);
+        err = em_diskstats_read(b->cfg->sysfs_root, &b->set[k]);
         break;
     case M_PROCIO:
-        err = em_procio_read(&b->tree[k]);
+        err = em_procio_read(b->cfg->sysfs_root, &b->tree[k]);
         break;
     default:
         return 0;
@@ -578,7 +576,7 @@ static void name_disk(struct blkio *b, uint32_t dev, struct em_disk_delta *d, in
     const struct em_disk_info *di = em_disk_list_find_dev(&b->disks, dev);
     if (!di) {
         em_disk_list_free(&b->disks);
-        em_disk_list_read(&b->disks);
+        em_disk_list_read(b->cfg->sysfs_root, &b->disks);
         di = em_disk_list_find_dev(&b->disks, dev);
     }
     if (di) {
@@ -743,7 +741,7 @@ static int blkio_fill(struct em_source *s, struct em_report_component *c, const 
 const struct em_source_ops em_src_blkio = {
     .name = "blkio",
     .serves = "disk",
-    .open = blkio_open,
+    .probe = blkio_probe,
     .read = blkio_read,
     .close = blkio_close,
     .begin = blkio_begin,

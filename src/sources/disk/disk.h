@@ -51,8 +51,9 @@ struct em_disk_list {
 };
 
 /* Whole disks from ROOT/sys/block (partitions are not there: they are folded
- * into their disk). 0, EM_ERR_NOT_FOUND (no such directory), EM_ERR_NOMEM. */
-EM_INTERNAL int em_disk_list_read(struct em_disk_list *l);
+ * into their disk). root: the meter's ENERGYMETER_SYSFS_ROOT ("" for /).
+ * 0, EM_ERR_NOT_FOUND (no such directory), EM_ERR_NOMEM. */
+EM_INTERNAL int em_disk_list_read(const char *root, struct em_disk_list *l);
 EM_INTERNAL const struct em_disk_info *em_disk_list_find(const struct em_disk_list *l,
                                                          const char *name);
 EM_INTERNAL const struct em_disk_info *em_disk_list_find_dev(const struct em_disk_list *l,
@@ -66,13 +67,13 @@ EM_INTERNAL void em_disk_list_free(struct em_disk_list *l);
 EM_INTERNAL int em_diskstats_parse(const char *text, const struct em_disk_list *l,
                                    struct em_disk_set *out);
 /* Read ROOT/proc/diskstats with the disks of ROOT/sys/block. */
-EM_INTERNAL int em_diskstats_read(struct em_disk_set *out);
+EM_INTERNAL int em_diskstats_read(const char *root, struct em_disk_set *out);
 
 /* The bytes this process and its reaped descendants made the block layer
  * read and write (ROOT/proc/self/io: read_bytes, write_bytes minus
  * cancelled_write_bytes), as one pseudo-device "tree". */
 EM_INTERNAL int em_procio_parse(const char *text, struct em_disk_stat *out);
-EM_INTERNAL int em_procio_read(struct em_disk_stat *out);
+EM_INTERNAL int em_procio_read(const char *root, struct em_disk_stat *out);
 
 /* --------------------------------------------------------------- model */
 

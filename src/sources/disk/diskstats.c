@@ -100,11 +100,11 @@ static void read_disk_info(const char *block_dir, struct em_disk_info *di)
     di->stacked = has_entries(path);
 }
 
-int em_disk_list_read(struct em_disk_list *l)
+int em_disk_list_read(const char *root, struct em_disk_list *l)
 {
     *l = (struct em_disk_list){0};
     char dir[PATH_MAX];
-    if (em_sysfs_path(dir, sizeof dir, "/sys/block"))
+    if (em_sysfs_path(root, dir, sizeof dir, "/sys/block"))
         return EM_ERR_INVALID;
     DIR *d = opendir(dir);
     if (!d)
@@ -245,15 +245,15 @@ static int read_file(const char *path, char **out)
     return 0;
 }
 
-int em_diskstats_read(struct em_disk_set *out)
+int em_diskstats_read(const char *root, struct em_disk_set *out)
 {
     struct em_disk_list l;
-    int err = em_disk_list_read(&l);
+    int err = em_disk_list_read(root, &l);
     if (err)
         return err;
     char path[PATH_MAX];
     char *text = NULL;
-    err = em_sysfs_path(path, sizeof path, "/proc/diskstats");
+    err = em_sysfs_path(root, path, sizeof path, "/proc/diskstats");
     if (!err)
         err = read_file(path, &text);
     if (!err)
@@ -298,11 +298,11 @@ int em_procio_parse(const char *text, struct em_disk_stat *out)
     return 0;
 }
 
-int em_procio_read(struct em_disk_stat *out)
+int em_procio_read(const char *root, struct em_disk_stat *out)
 {
     char path[PATH_MAX];
     char *text = NULL;
-    int err = em_sysfs_path(path, sizeof path, "/proc/self/io");
+    int err = em_sysfs_path(root, path, sizeof path, "/proc/self/io");
     if (!err)
         err = read_file(path, &text);
     if (!err)

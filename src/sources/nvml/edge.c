@@ -71,7 +71,7 @@ static void sleep_s(double s)
 
 /* ------------------------------------------------------------ processes */
 
-int em_nvml_pid_in_tree(unsigned pid)
+int em_nvml_pid_in_tree(const char *root, unsigned pid)
 {
     unsigned self = (unsigned)getpid();
     /* A chain of parents is short; the bound only guards against a loop in
@@ -81,7 +81,7 @@ int em_nvml_pid_in_tree(unsigned pid)
             return 1;
         char rel[64], path[PATH_MAX], buf[1024];
         snprintf(rel, sizeof rel, "/proc/%u/stat", pid);
-        if (em_sysfs_path(path, sizeof path, rel) || em_read_text(path, buf, sizeof buf))
+        if (em_sysfs_path(root, path, sizeof path, rel) || em_read_text(path, buf, sizeof buf))
             return 0;
         /* "pid (comm) S ppid ...": comm may hold spaces and parentheses. */
         const char *p = strrchr(buf, ')');
@@ -107,14 +107,14 @@ static void check_procs(struct em_nvml_gpu *g, int *used, int *known)
         if (r == NVML_SUCCESS) {
             *known = 1;
             for (unsigned i = 0; i < count && i < MAX_PROCS; i++)
-                *used |= em_nvml_pid_in_tree(v2[i].pid);
+                *used |= em_nvml_pid_in_tree(g->n->root, v2[i].pid);
         }
     } else if (api->procs_v1) {
         r = api->procs_v1(g->dev, &count, v1);
         if (r == NVML_SUCCESS) {
             *known = 1;
             for (unsigned i = 0; i < count && i < MAX_PROCS; i++)
-                *used |= em_nvml_pid_in_tree(v1[i].pid);
+                *used |= em_nvml_pid_in_tree(g->n->root, v1[i].pid);
         }
     }
 }

@@ -24,7 +24,7 @@
 
 #include "nvml.h"
 #include "report/report.h"
-#include "core/source.h"
+#include "sources/sources.h"
 
 #define DEFAULT_LIB "libnvidia-ml.so.1"
 /* Used when the GPU states no power limit. */
@@ -73,9 +73,8 @@ static int load_sym(void *dl, const char *name, void *dst, size_t size)
 
 /* Load the library and its symbols; on failure a malloc'd reason (NULL with
  * *nomem set when out of memory). */
-static char *load_api(struct em_nvml_api *api, const char **fix, int *nomem)
+static char *load_api(struct em_nvml_api *api, const char *env, const char **fix, int *nomem)
 {
-    const char *env = getenv("ENERGYMETER_NVML_LIB");
     const char *lib = env && *env ? env : DEFAULT_LIB;
     char *why = NULL;
     *fix = NULL;
@@ -240,7 +239,7 @@ record:
     return err;
 }
 
-static int nvml_open(struct em_source *s, struct em_probe *probe)
+static int nvml_probe(struct em_source *s, struct em_probe *probe)
 {
     struct em_nvml *n = calloc(1, sizeof *n);
     if (!n)
@@ -253,11 +252,12 @@ static int nvml_open(struct em_source *s, struct em_probe *probe)
     pthread_cond_init(&n->cv, &ca);
     pthread_condattr_destroy(&ca);
     n->sync_ok = 1;
-    n->settle_s = s->cfg ? s->cfg->gpu_settle_ms / 1000.0 : 0;
+    n->settle_s = s->cfg->gpu_settle_ms / 1000.0;
+    n->root = s->cfg->sysfs_root;
 
     const char *fix = NULL;
     int nomem = 0, err = 0;
-    char *why = load_api(&n->api, &fix, &nomem);
+    char *why = load_api(&n->api, s->cfg->nvml_lib, &fix, &nomem);
     if (nomem)
         return EM_ERR_NOMEM;
     if (why) {
@@ -290,7 +290,7 @@ static int nvml_open(struct em_source *s, struct em_probe *probe)
     unsigned idx[MAX_SELECTED];
     size_t nidx;
     int all;
-    if (parse_selection(s->cfg ? s->cfg->gpu_list : NULL, idx, &nidx, &all))
+    if (parse_selection(s->cfg->gpu_list, idx, &nidx, &all))
         return em_probe_set_reason(probe, "the GPU list is not indexes separated by commas",
                                    "--gpu 0,2");
     /* GPUs asked for that do not exist come first: they say best why gpu is
@@ -319,11 +319,17 @@ static int nvml_open(struct em_source *s, struct em_probe *probe)
         return err;
     if (!probe->available)
         return em_probe_set_reason(probe, "no usable GPU (see each GPU)", NULL);
-    /* Worker threads only for meters (em_list_sources() has no config and
-     * never measures). */
-    /* Without a worker (no thread to be had) a GPU is read on the caller's
-     * thread and its edges are not interpolated: the uncertainty says so. */
-    for (size_t i = 0; s->cfg && i < n->ng; i++)
+    return 0;
+}
+
+/* A meter's GPUs get their worker threads (em_list_sources() never
+ * measures, so it never opens). Without a worker (no thread to be had) a GPU
+ * is read on the caller's thread and its edges are not interpolated: the
+ * uncertainty says so. */
+static int nvml_open(struct em_source *s)
+{
+    struct em_nvml *n = s->priv;
+    for (size_t i = 0; i < n->ng; i++)
         if (n->g[i].energy_mode)
             em_nvml_worker_start(&n->g[i]);
     return 0;
@@ -594,6 +600,7 @@ static void nvml_close(struct em_source *s)
 const struct em_source_ops em_src_nvml = {
     .name = "nvml",
     .serves = "gpu",
+    .probe = nvml_probe,
     .open = nvml_open,
     .read = nvml_read,
     .close = nvml_close,

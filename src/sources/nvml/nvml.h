@@ -203,6 +203,7 @@ struct em_nvml {
     int sync_ok;
     int quit;
     double settle_s;
+    const char *root; /* the meter's ENERGYMETER_SYSFS_ROOT, for /proc */
     int next_is_begin;
     double begin_t;        /* the meter's em_begin(), near enough */
     struct em_nvml_gpu *g; /* g[i] serves channel i */
@@ -218,7 +219,7 @@ EM_INTERNAL void em_nvml_edges_read(struct em_nvml *n, int job);
 /* Wait, at most until the monotonic time deadline, for the watches that
  * follow the end readings (n->mu held). */
 EM_INTERNAL void em_nvml_edges_settle(struct em_nvml *n, double deadline);
-/* Is pid this process or one of its descendants? (/proc, under the root) */
-EM_INTERNAL int em_nvml_pid_in_tree(unsigned pid);
+/* Is pid this process or one of its descendants? (/proc, under root) */
+EM_INTERNAL int em_nvml_pid_in_tree(const char *root, unsigned pid);
 
 #endif

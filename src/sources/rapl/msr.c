@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/source.h"
+#include "sources/sources.h"
 #include "util/sysfs.h"
 
 #define INTEL_POWER_UNIT 0x606
@@ -95,22 +95,22 @@ static int read_msr_fd(int fd, uint32_t addr, uint64_t *v)
                                                : EM_ERR_IO;
 }
 
-static int topo(int cpu, const char *file, int fallback)
+static int topo(const char *root, int cpu, const char *file, int fallback)
 {
     char rel[128], path[PATH_MAX];
     uint64_t v;
     snprintf(rel, sizeof rel, "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, file);
-    if (em_sysfs_path(path, sizeof path, rel) || em_read_u64(path, &v) || v > INT_MAX)
+    if (em_sysfs_path(root, path, sizeof path, rel) || em_read_u64(path, &v) || v > INT_MAX)
         return fallback;
     return (int)v;
 }
 
 /* "GenuineIntel", "AuthenticAMD" (or "" when /proc/cpuinfo says nothing). */
-static void cpu_vendor(char *out, size_t outsz)
+static void cpu_vendor(const char *root, char *out, size_t outsz)
 {
     char path[PATH_MAX], line[256];
     out[0] = '\0';
-    if (em_sysfs_path(path, sizeof path, "/proc/cpuinfo"))
+    if (em_sysfs_path(root, path, sizeof path, "/proc/cpuinfo"))
         return;
     FILE *f = fopen(path, "re");
     if (!f)
@@ -131,7 +131,7 @@ static int cmp_cpu(const void *a, const void *b)
 }
 
 /* The CPUs with an msr device node, sorted. */
-static size_t list_cpus(const char *devdir, struct cpu *cpus, size_t max)
+static size_t list_cpus(const char *root, const char *devdir, struct cpu *cpus, size_t max)
 {
     DIR *d = opendir(devdir);
     if (!d)
@@ -149,8 +149,8 @@ static size_t list_cpus(const char *devdir, struct cpu *cpus, size_t max)
     closedir(d);
     qsort(cpus, n, sizeof *cpus, cmp_cpu);
     for (size_t i = 0; i < n; i++) {
-        cpus[i].pkg = topo(cpus[i].id, "physical_package_id", 0);
-        cpus[i].core = topo(cpus[i].id, "core_id", cpus[i].id);
+        cpus[i].pkg = topo(root, cpus[i].id, "physical_package_id", 0);
+        cpus[i].core = topo(root, cpus[i].id, "core_id", cpus[i].id);
     }
     return n;
 }
@@ -251,12 +251,12 @@ static int read_units(const char *devdir, int cpu, int amd, double *unit, double
     return err;
 }
 
-static int msr_open(struct em_source *s, struct em_probe *probe)
+static int msr_probe(struct em_source *s, struct em_probe *probe)
 {
     char devdir[PATH_MAX], vendor[64];
     struct cpu *cpus = NULL;
     int err = 0;
-    if (em_sysfs_path(devdir, sizeof devdir, "/dev/cpu"))
+    if (em_sysfs_path(s->cfg->sysfs_root, devdir, sizeof devdir, "/dev/cpu"))
         return em_probe_set_reason(probe, "ENERGYMETER_SYSFS_ROOT is too long", NULL);
     s->priv = calloc(1, sizeof(struct msr_priv));
     cpus = calloc(MAX_CPUS, sizeof *cpus);
@@ -264,7 +264,7 @@ static int msr_open(struct em_source *s, struct em_probe *probe)
         err = EM_ERR_NOMEM;
         goto cleanup;
     }
-    size_t n = list_cpus(devdir, cpus, MAX_CPUS);
+    size_t n = list_cpus(s->cfg->sysfs_root, devdir, cpus, MAX_CPUS);
     char first[PATH_MAX + 32];
     snprintf(first, sizeof first, "%s/%d/msr", devdir, n ? cpus[0].id : 0);
     if (n == 0 || access(first, F_OK) != 0) {
@@ -274,7 +274,7 @@ static int msr_open(struct em_source *s, struct em_probe *probe)
         free(why);
         goto cleanup;
     }
-    cpu_vendor(vendor, sizeof vendor);
+    cpu_vendor(s->cfg->sysfs_root, vendor, sizeof vendor);
     int amd = strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0;
     if (!amd && strcmp(vendor, "GenuineIntel") != 0) {
         char *why = em_asprintf("unknown CPU vendor '%s' in /proc/cpuinfo: no RAPL registers "
@@ -337,7 +337,7 @@ static void msr_close(struct em_source *s)
 const struct em_source_ops em_src_rapl_msr = {
     .name = "rapl-msr",
     .serves = "cpu,dram,cpu-core,cpu-uncore,psys",
-    .open = msr_open,
+    .probe = msr_probe,
     .read = msr_read,
     .close = msr_close,
 };

@@ -22,7 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/source.h"
+#include "sources/sources.h"
 #include "util/sysfs.h"
 
 #define PMU_DIR "/sys/bus/event_source/devices/power"
@@ -77,12 +77,12 @@ static size_t parse_cpulist(const char *s, int *cpus, size_t max)
     return n;
 }
 
-static int package_of(int cpu)
+static int package_of(const char *root, int cpu)
 {
     char rel[128], path[PATH_MAX];
     uint64_t id;
     snprintf(rel, sizeof rel, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
-    if (em_sysfs_path(path, sizeof path, rel) || em_read_u64(path, &id) || id > INT_MAX)
+    if (em_sysfs_path(root, path, sizeof path, rel) || em_read_u64(path, &id) || id > INT_MAX)
         return cpu; /* no topology: one package per listed CPU */
     return (int)id;
 }
@@ -159,7 +159,7 @@ static int add_event(struct em_source *s, struct em_probe *probe, const char *di
         char device[EM_NAME_MAX], name[64], path[PATH_MAX + 64];
         const char *fix = NULL;
         char *problem = NULL;
-        int pkg = package_of(cpus[i]);
+        int pkg = package_of(s->cfg->sysfs_root, cpus[i]);
         snprintf(device, sizeof device, k->device_fmt, pkg);
         snprintf(name, sizeof name, "%s/cpu%d", k->event, cpus[i]);
         snprintf(path, sizeof path, "%s/events/%s", dir, k->event);
@@ -196,12 +196,12 @@ static int add_event(struct em_source *s, struct em_probe *probe, const char *di
     return 0;
 }
 
-static int perf_open(struct em_source *s, struct em_probe *probe)
+static int perf_probe(struct em_source *s, struct em_probe *probe)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32], text[256];
     uint64_t type;
     int cpus[1024];
-    if (em_sysfs_path(dir, sizeof dir, PMU_DIR))
+    if (em_sysfs_path(s->cfg->sysfs_root, dir, sizeof dir, PMU_DIR))
         return em_probe_set_reason(probe, "ENERGYMETER_SYSFS_ROOT is too long", NULL);
     s->priv = calloc(1, sizeof(struct perf_priv));
     if (!s->priv)
@@ -224,7 +224,7 @@ static int perf_open(struct em_source *s, struct em_probe *probe)
         cpus[0] = 0; /* one package, read on CPU 0 */
         ncpus = 1;
     }
-    int fake = em_sysfs_root()[0] != '\0';
+    int fake = s->cfg->sysfs_root[0] != '\0';
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         err = add_event(s, probe, dir, (int)type, cpus, ncpus, &kinds[k], fake);
         if (err)
@@ -264,7 +264,7 @@ static void perf_close(struct em_source *s)
 const struct em_source_ops em_src_rapl_perf = {
     .name = "rapl-perf",
     .serves = "cpu,dram,cpu-core,cpu-uncore,psys",
-    .open = perf_open,
+    .probe = perf_probe,
     .read = perf_read,
     .close = perf_close,
 };

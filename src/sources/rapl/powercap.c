@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/source.h"
+#include "sources/sources.h"
 #include "util/sysfs.h"
 
 #define POWERCAP_DIR "/sys/class/powercap"
@@ -234,7 +234,7 @@ record:
     return err;
 }
 
-static int powercap_open(struct em_source *s, struct em_probe *probe)
+static int powercap_probe(struct em_source *s, struct em_probe *probe)
 {
     char classdir[PATH_MAX];
     struct zone *zs = NULL;
@@ -242,7 +242,7 @@ static int powercap_open(struct em_source *s, struct em_probe *probe)
     int err = 0;
     DIR *d = NULL;
 
-    if (em_sysfs_path(classdir, sizeof classdir, POWERCAP_DIR))
+    if (em_sysfs_path(s->cfg->sysfs_root, classdir, sizeof classdir, POWERCAP_DIR))
         return em_probe_set_reason(probe, "ENERGYMETER_SYSFS_ROOT is too long", NULL);
     d = opendir(classdir);
     if (!d) {
@@ -309,7 +309,7 @@ static void powercap_close(struct em_source *s)
 const struct em_source_ops em_src_rapl_powercap = {
     .name = "rapl-powercap",
     .serves = "cpu,dram,cpu-core,cpu-uncore,psys",
-    .open = powercap_open,
+    .probe = powercap_probe,
     .read = powercap_read,
     .close = powercap_close,
 };
