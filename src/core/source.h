@@ -15,9 +15,8 @@
 
 #include "config.h"
 #include "counter.h"
+#include "reading.h"
 #include "util/util.h"
-
-#define EM_NAME_MAX 48
 
 /* One zone or device a source found: one line of `energymeter list`. */
 struct em_zone_info {
@@ -82,16 +81,6 @@ struct em_channel {
     int unused;       /* another source, preferred, measures this component */
 };
 
-/* A finished window, for sources that build their own components. */
-struct em_window {
-    double duration_s;
-    const struct em_config *cfg;
-    struct em_report *report; /* for em_report_add_warning() */
-};
-
-struct em_report_component;
-struct em_report;
-
 struct em_source;
 
 struct em_source_ops {
@@ -119,14 +108,15 @@ struct em_source_ops {
      * em_begin() and em_end() with the meter's lock held. */
     int (*begin)(struct em_source *s);
     int (*end)(struct em_source *s);
-    /* Optional: fill component c (already named, status measured) for the
-     * finished window. 1 when filled, 0 when the source does not serve it,
-     * negative on error. Used for components no channel serves. */
-    int (*fill)(struct em_source *s, struct em_report_component *c, const struct em_window *w);
+    /* Optional: fill component c (already named, status measured) of the
+     * finished window w (its duration; em_readings_warn() for warnings). 1
+     * when filled, 0 when the source does not serve it, negative on error.
+     * Used for components no channel serves. */
+    int (*fill)(struct em_source *s, struct em_reading *c, struct em_readings *w);
     /* Optional: called once for each component that this source's channels
      * served in the finished window, after its devices were added (device
      * extras such as a GPU's UUID, the source name, warnings). 0 or negative. */
-    int (*annotate)(struct em_source *s, struct em_report_component *c, const struct em_window *w);
+    int (*annotate)(struct em_source *s, struct em_reading *c, struct em_readings *w);
 };
 
 struct em_source {

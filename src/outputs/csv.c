@@ -3,7 +3,7 @@
  * a "total" row. Unknown values are empty fields, never 0 or "nan", so that
  * spreadsheets and pandas see them as missing.
  */
-#include "report/report.h"
+#include "outputs.h"
 
 #include <math.h>
 
@@ -31,7 +31,7 @@ static void put_num(struct em_buf *b, double v)
 
 static void put_row(struct em_buf *b, const struct em_report *r, const struct csv_row *row)
 {
-    double dur = r->duration_s;
+    double dur = r->win.duration_s;
 
     em_buf_csv_field(b, row->component);
     put_sep(b);
@@ -53,7 +53,7 @@ static void put_row(struct em_buf *b, const struct em_report *r, const struct cs
     put_sep(b);
     put_num(b, dur);
     put_sep(b);
-    em_buf_csv_field(b, r->label);
+    em_buf_csv_field(b, r->win.label);
     em_buf_append(b, "\n", 1);
 }
 
@@ -62,19 +62,19 @@ static void put_row(struct em_buf *b, const struct em_report *r, const struct cs
 static void put_series(struct em_buf *b, const struct em_report *r)
 {
     em_buf_puts(b, "\nt_s,component,device,watts\n");
-    for (size_t i = 0; i < r->nsamples; i++)
-        for (size_t k = 0; k < r->ncomps; k++) {
-            const struct em_report_component *c = &r->comps[k];
+    for (size_t i = 0; i < r->win.nsamples; i++)
+        for (size_t k = 0; k < r->win.ncomps; k++) {
+            const struct em_reading *c = &r->win.comps[k];
             if (c->status == EM_STATUS_UNAVAILABLE || c->ndevices == 0 || !c->devices[0].series_j)
                 continue;
             double sum = 0;
             for (size_t d = 0; d < c->ndevices; d++)
                 sum += em_report_device_power_at(r, &c->devices[d], i);
-            em_buf_printf(b, "%.6f,", r->sample_t[i + 1]);
+            em_buf_printf(b, "%.6f,", r->win.sample_t[i + 1]);
             em_buf_csv_field(b, c->name);
             em_buf_printf(b, ",,%.6f\n", sum);
             for (size_t d = 0; d < c->ndevices; d++) {
-                em_buf_printf(b, "%.6f,", r->sample_t[i + 1]);
+                em_buf_printf(b, "%.6f,", r->win.sample_t[i + 1]);
                 em_buf_csv_field(b, c->name);
                 em_buf_puts(b, ",");
                 em_buf_csv_field(b, c->devices[d].name);
@@ -83,13 +83,13 @@ static void put_series(struct em_buf *b, const struct em_report *r)
         }
 }
 
-void em_format_csv(const struct em_report *r, struct em_buf *b)
+void em_write_csv(const struct em_report *r, struct em_buf *b)
 {
     em_buf_puts(b, "component,device,joules,avg_watts,uncertainty_j,status,source,reason,"
                    "duration_s,label\n");
 
-    for (size_t i = 0; i < r->ncomps; i++) {
-        const struct em_report_component *c = &r->comps[i];
+    for (size_t i = 0; i < r->win.ncomps; i++) {
+        const struct em_reading *c = &r->win.comps[i];
         int unavailable = c->status == EM_STATUS_UNAVAILABLE;
         struct csv_row row = {
             .component = c->name,
@@ -117,6 +117,6 @@ void em_format_csv(const struct em_report *r, struct em_buf *b)
         .uncertainty_j = NAN,
     };
     put_row(b, r, &total);
-    if (r->nsamples > 0)
+    if (r->win.nsamples > 0)
         put_series(b, r);
 }

@@ -1,5 +1,5 @@
 /* The report as JSON, schema energymeter/1 (see DESIGN.md). */
-#include "report/report.h"
+#include "outputs.h"
 
 #include <math.h>
 #include <time.h>
@@ -35,7 +35,28 @@ static void put_time(struct em_buf *b, int64_t ns)
     em_buf_printf(b, "\"%s.%06dZ\"", date, (int)(rem / 1000));
 }
 
-static void put_component(struct em_buf *b, const struct em_report_component *c)
+/* ", \"key\": value" for each extra, sep before each. */
+static void put_extras(struct em_buf *b, const struct em_extras *x, const char *sep)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        const struct em_extra *e = &x->v[i];
+        em_buf_puts(b, sep);
+        em_buf_json_str(b, e->key);
+        em_buf_puts(b, ": ");
+        if (e->kind == EM_EXTRA_STRING)
+            em_buf_json_str(b, e->str);
+        else if (e->kind == EM_EXTRA_BOOL)
+            em_buf_puts(b, e->num != 0 ? "true" : "false");
+        else if (!isfinite(e->num))
+            em_buf_puts(b, "null");
+        else if (e->kind == EM_EXTRA_INTEGER)
+            em_buf_printf(b, "%.0f", e->num);
+        else
+            em_buf_printf(b, "%.6f", e->num);
+    }
+}
+
+static void put_component(struct em_buf *b, const struct em_reading *c)
 {
     int unavailable = c->status == EM_STATUS_UNAVAILABLE;
 
@@ -63,7 +84,7 @@ static void put_component(struct em_buf *b, const struct em_report_component *c)
         em_buf_puts(b, ",\n      \"in_total\": false");
     if (c->degraded && !unavailable)
         em_buf_puts(b, ",\n      \"degraded\": true");
-    em_extras_json(&c->extras, b, ",\n      ");
+    put_extras(b, &c->extras, ",\n      ");
     if (c->ndevices > 0 && !unavailable) {
         em_buf_puts(b, ",\n      \"devices\": [");
         for (size_t d = 0; d < c->ndevices; d++) {
@@ -71,7 +92,7 @@ static void put_component(struct em_buf *b, const struct em_report_component *c)
             em_buf_json_str(b, c->devices[d].name);
             em_buf_puts(b, ", \"joules\": ");
             put_num(b, c->devices[d].joules);
-            em_extras_json(&c->devices[d].extras, b, ", ");
+            put_extras(b, &c->devices[d].extras, ", ");
             em_buf_puts(b, "}");
         }
         em_buf_puts(b, "\n      ]");
@@ -80,10 +101,10 @@ static void put_component(struct em_buf *b, const struct em_report_component *c)
 }
 
 static void put_array(struct em_buf *b, const struct em_report *r,
-                      const struct em_report_device *only, const struct em_report_component *c)
+                      const struct em_reading_device *only, const struct em_reading *c)
 {
     em_buf_puts(b, "[");
-    for (size_t i = 0; i < r->nsamples; i++) {
+    for (size_t i = 0; i < r->win.nsamples; i++) {
         double w = 0;
         if (only) {
             w = em_report_device_power_at(r, only, i);
@@ -101,16 +122,17 @@ static void put_array(struct em_buf *b, const struct em_report *r,
 static void put_series(struct em_buf *b, const struct em_report *r)
 {
     em_buf_puts(b, "  \"time_series\": {\n    \"interval_s\": ");
-    put_num(b, r->series_interval_s);
-    em_buf_printf(b, ",\n    \"downsampled_by\": %u,\n    \"t_s\": [", r->series_downsampled_by);
-    for (size_t i = 0; i < r->nsamples; i++) {
+    put_num(b, r->win.series_interval_s);
+    em_buf_printf(b, ",\n    \"downsampled_by\": %u,\n    \"t_s\": [",
+                  r->win.series_downsampled_by);
+    for (size_t i = 0; i < r->win.nsamples; i++) {
         em_buf_puts(b, i ? ", " : "");
-        put_num(b, r->sample_t[i + 1]);
+        put_num(b, r->win.sample_t[i + 1]);
     }
     em_buf_puts(b, "],\n    \"components\": {");
     int first = 1;
-    for (size_t k = 0; k < r->ncomps; k++) {
-        const struct em_report_component *c = &r->comps[k];
+    for (size_t k = 0; k < r->win.ncomps; k++) {
+        const struct em_reading *c = &r->win.comps[k];
         if (c->status == EM_STATUS_UNAVAILABLE || c->ndevices == 0 || !c->devices[0].series_j)
             continue;
         em_buf_puts(b, first ? "\n      " : ",\n      ");
@@ -130,16 +152,16 @@ static void put_series(struct em_buf *b, const struct em_report *r)
     em_buf_puts(b, first ? "}\n  },\n" : "\n    }\n  },\n");
 }
 
-void em_format_json(const struct em_report *r, struct em_buf *b)
+void em_write_json(const struct em_report *r, struct em_buf *b)
 {
     em_buf_puts(b, "{\n  \"schema\": \"energymeter/1\",\n  \"label\": ");
-    em_buf_json_str(b, r->label); /* null when there is none */
+    em_buf_json_str(b, r->win.label); /* null when there is none */
     em_buf_puts(b, ",\n  \"start_time\": ");
-    put_time(b, r->start_ns);
+    put_time(b, r->win.start_ns);
     em_buf_puts(b, ",\n  \"end_time\": ");
-    put_time(b, r->end_ns);
+    put_time(b, r->win.end_ns);
     em_buf_puts(b, ",\n  \"duration_s\": ");
-    put_num(b, r->duration_s);
+    put_num(b, r->win.duration_s);
 
     em_buf_puts(b, ",\n  \"command\": ");
     if (r->argv) {
@@ -158,25 +180,25 @@ void em_format_json(const struct em_report *r, struct em_buf *b)
         em_buf_printf(b, "%d", r->exit_status);
     else
         em_buf_puts(b, "null");
-    em_buf_puts(b,
-                r->include_idle ? ",\n  \"include_idle\": true" : ",\n  \"include_idle\": false");
+    em_buf_puts(b, r->win.include_idle ? ",\n  \"include_idle\": true"
+                                       : ",\n  \"include_idle\": false");
 
     em_buf_puts(b, ",\n  \"components\": {");
-    for (size_t i = 0; i < r->ncomps; i++) {
+    for (size_t i = 0; i < r->win.ncomps; i++) {
         em_buf_puts(b, i ? ",\n" : "\n");
-        put_component(b, &r->comps[i]);
+        put_component(b, &r->win.comps[i]);
     }
-    em_buf_puts(b, r->ncomps ? "\n  },\n" : "},\n");
+    em_buf_puts(b, r->win.ncomps ? "\n  },\n" : "},\n");
 
-    if (r->nsamples > 0)
+    if (r->win.nsamples > 0)
         put_series(b, r);
     em_buf_puts(b, "  \"total_joules\": ");
     put_num(b, r->total_joules);
 
     em_buf_puts(b, ",\n  \"warnings\": [");
-    for (size_t i = 0; i < r->nwarnings; i++) {
+    for (size_t i = 0; i < r->win.nwarnings; i++) {
         em_buf_puts(b, i ? ",\n    " : "\n    ");
-        em_buf_json_str(b, r->warnings[i]);
+        em_buf_json_str(b, r->win.warnings[i]);
     }
-    em_buf_puts(b, r->nwarnings ? "\n  ]\n}\n" : "]\n}\n");
+    em_buf_puts(b, r->win.nwarnings ? "\n  ]\n}\n" : "]\n}\n");
 }

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/totals.h"
+#include "outputs.h"
 
 /* A label value: backslash, double quote and newline escaped, bytes that
  * are not UTF-8 replaced (device names come from sysfs). */
@@ -190,7 +190,7 @@ static void put_disk(const struct em_totals *t, struct em_buf *b)
     put_disk_family(t, b, "energymeter_disk_busy_seconds_total", 2);
 }
 
-void em_format_prometheus(const struct em_totals *t, struct em_buf *b)
+void em_write_prometheus(const struct em_totals *t, struct em_buf *b)
 {
     family(b, "energymeter_build_info", "gauge", "The energymeter library serving the metrics.");
     em_buf_puts(b, "energymeter_build_info{version=");

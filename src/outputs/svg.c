@@ -9,7 +9,7 @@
  * XML, control characters are dropped and invalid UTF-8 is replaced, so that
  * no label can break the document.
  */
-#include "report/report.h"
+#include "outputs.h"
 
 #include <math.h>
 #include <string.h>
@@ -40,7 +40,7 @@ static const char *const extra_colors[] = {"#d62728", "#8c564b", "#e377c2", "#17
 
 static const char *color_of(const struct em_report *r, size_t c)
 {
-    const char *name = r->comps[c].name;
+    const char *name = r->win.comps[c].name;
     size_t nfixed = sizeof fixed_colors / sizeof fixed_colors[0];
     size_t nextra = sizeof extra_colors / sizeof extra_colors[0];
     size_t extra = 0;
@@ -51,7 +51,8 @@ static const char *color_of(const struct em_report *r, size_t c)
     for (size_t k = 0; k < c; k++) {
         int fixed = 0;
         for (size_t i = 0; i < nfixed; i++)
-            fixed |= r->comps[k].name && strcmp(r->comps[k].name, fixed_colors[i].name) == 0;
+            fixed |=
+                r->win.comps[k].name && strcmp(r->win.comps[k].name, fixed_colors[i].name) == 0;
         extra += !fixed;
     }
     return extra_colors[extra % nextra];
@@ -200,7 +201,7 @@ static void put_swatch(struct em_buf *b, double y, const char *color, int line, 
 }
 
 /* Legend text of a component: "cpu: 12.5 J, measured (rapl-powercap)". */
-static void legend_text(char *out, size_t n, const struct em_report_component *c)
+static void legend_text(char *out, size_t n, const struct em_reading *c)
 {
     char val[48];
     if (c->status == EM_STATUS_UNAVAILABLE) {
@@ -214,11 +215,11 @@ static void legend_text(char *out, size_t n, const struct em_report_component *c
 
 static void put_bars(struct em_buf *b, const struct em_report *r)
 {
-    size_t nbars = r->ncomps + 1;
+    size_t nbars = r->win.ncomps + 1;
     double max = r->total_joules;
-    for (size_t c = 0; c < r->ncomps; c++)
-        if (r->comps[c].status != EM_STATUS_UNAVAILABLE && r->comps[c].joules > max)
-            max = r->comps[c].joules;
+    for (size_t c = 0; c < r->win.ncomps; c++)
+        if (r->win.comps[c].status != EM_STATUS_UNAVAILABLE && r->win.comps[c].joules > max)
+            max = r->win.comps[c].joules;
 
     em_buf_puts(b, "<g id=\"energy\">\n");
     put_label(b, (PLOT_X0 + PLOT_X1) / 2, BAR_TOP - 14, "middle", "class=\"panel-title\"",
@@ -227,8 +228,8 @@ static void put_bars(struct em_buf *b, const struct em_report *r)
     double slot = (PLOT_X1 - PLOT_X0) / (double)nbars;
     em_buf_puts(b, "<g class=\"bars\">\n");
     for (size_t k = 0; k < nbars; k++) {
-        int total = k == r->ncomps;
-        const struct em_report_component *c = total ? NULL : &r->comps[k];
+        int total = k == r->win.ncomps;
+        const struct em_reading *c = total ? NULL : &r->win.comps[k];
         const char *name = total ? "total" : c->name;
         int unavailable = c && c->status == EM_STATUS_UNAVAILABLE;
         double j = total ? r->total_joules : c->joules;
@@ -273,10 +274,10 @@ static void put_bars(struct em_buf *b, const struct em_report *r)
     put_label(b, LEGEND_X, BAR_TOP, "start", "font-weight=\"bold\"", "Legend");
     double y = BAR_TOP + 22;
     char text[256];
-    for (size_t c = 0; c < r->ncomps; c++, y += 20) {
-        legend_text(text, sizeof text, &r->comps[c]);
-        put_swatch(b, y, r->comps[c].status == EM_STATUS_UNAVAILABLE ? "#bbb" : color_of(r, c), 0,
-                   text);
+    for (size_t c = 0; c < r->win.ncomps; c++, y += 20) {
+        legend_text(text, sizeof text, &r->win.comps[c]);
+        put_swatch(b, y, r->win.comps[c].status == EM_STATUS_UNAVAILABLE ? "#bbb" : color_of(r, c),
+                   0, text);
     }
     fmt_value(text, sizeof text, r->total_joules, "J");
     char tl[300];
@@ -330,7 +331,7 @@ static void put_power(struct em_buf *b, const struct em_report *r)
     if (!(tmax > 0) || !isfinite(tmax))
         tmax = 1.0;
     double max = 0;
-    for (size_t c = 0; c < r->ncomps; c++)
+    for (size_t c = 0; c < r->win.ncomps; c++)
         for (size_t i = 0; i < n; i++) {
             double w = em_report_sample_power(r, i, c);
             if (isfinite(w) && w > max)
@@ -340,7 +341,7 @@ static void put_power(struct em_buf *b, const struct em_report *r)
     em_buf_puts(b, "<g id=\"power\">\n");
     char title[128];
     snprintf(title, sizeof title, "Power over time (mean per %g s interval)",
-             r->series_interval_s > 0 ? r->series_interval_s : tmax / (double)n);
+             r->win.series_interval_s > 0 ? r->win.series_interval_s : tmax / (double)n);
     put_label(b, (PLOT_X0 + PLOT_X1) / 2, POWER_TOP - 14, "middle", "class=\"panel-title\"", title);
     double ymax = put_y_axis(b, POWER_TOP, POWER_BOTTOM, max, "Power (W)");
 
@@ -361,26 +362,26 @@ static void put_power(struct em_buf *b, const struct em_report *r)
     em_buf_puts(b, "</g>\n");
 
     em_buf_puts(b, "<g class=\"series-lines\">\n");
-    for (size_t c = 0; c < r->ncomps; c++)
+    for (size_t c = 0; c < r->win.ncomps; c++)
         if (has_series(r, c))
             put_series_path(b, r, c, tmax, ymax, color_of(r, c));
     em_buf_puts(b, "</g>\n<g class=\"legend\">\n");
     put_label(b, LEGEND_X, POWER_TOP, "start", "font-weight=\"bold\"", "Legend");
     double y = POWER_TOP + 22;
-    for (size_t c = 0; c < r->ncomps; c++) {
+    for (size_t c = 0; c < r->win.ncomps; c++) {
         if (!has_series(r, c))
             continue;
-        double avg = r->duration_s > 0 ? r->comps[c].joules / r->duration_s : NAN;
+        double avg = r->win.duration_s > 0 ? r->win.comps[c].joules / r->win.duration_s : NAN;
         char val[48], text[192];
         fmt_value(val, sizeof val, avg, "W");
-        snprintf(text, sizeof text, "%s (mean %s)", r->comps[c].name, val);
+        snprintf(text, sizeof text, "%s (mean %s)", r->win.comps[c].name, val);
         put_swatch(b, y, color_of(r, c), 1, text);
         y += 20;
     }
     em_buf_puts(b, "</g>\n</g>\n");
 }
 
-void em_format_svg(const struct em_report *r, struct em_buf *b)
+void em_write_svg(const struct em_report *r, struct em_buf *b)
 {
     int series = em_report_sample_count(r) > 0;
     double height = series ? HEIGHT_BOTH : HEIGHT_BARS;
@@ -391,15 +392,15 @@ void em_format_svg(const struct em_report *r, struct em_buf *b)
                   "font-size=\"12\">\n",
                   WIDTH, height, WIDTH, height);
     em_buf_puts(b, "<title>");
-    put_text(b, r->label ? r->label : "energymeter report");
+    put_text(b, r->win.label ? r->win.label : "energymeter report");
     em_buf_puts(b, "</title>\n<desc>energymeter report (schema energymeter/1) as a plot</desc>\n");
     em_buf_printf(b, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", WIDTH, height);
 
     /* Heading: the label (or the command) and the window's length. */
     struct em_buf head;
     em_buf_init(&head);
-    if (r->label) {
-        em_buf_puts(&head, r->label);
+    if (r->win.label) {
+        em_buf_puts(&head, r->win.label);
     } else if (r->argv && r->argc > 0) {
         for (int i = 0; i < r->argc; i++) {
             em_buf_puts(&head, i ? " " : "");
@@ -419,8 +420,8 @@ void em_format_svg(const struct em_report *r, struct em_buf *b)
     }
     const char *h = head.oom || !head.data ? "energymeter" : head.data;
     char sub[160], dur[48], tot[48];
-    if (isfinite(r->duration_s))
-        snprintf(dur, sizeof dur, "%.3f s", r->duration_s);
+    if (isfinite(r->win.duration_s))
+        snprintf(dur, sizeof dur, "%.3f s", r->win.duration_s);
     else
         snprintf(dur, sizeof dur, "duration unknown");
     fmt_value(tot, sizeof tot, r->total_joules, "J");

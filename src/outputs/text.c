@@ -3,7 +3,7 @@
  * terminal (stderr). Every column lines up for names up to 18 characters;
  * longer ones and long reasons simply run on.
  */
-#include "report/report.h"
+#include "outputs.h"
 
 #include <math.h>
 #include <string.h>
@@ -61,20 +61,19 @@ static void put_title(struct em_buf *b, const struct em_report *r)
         }
         em_buf_puts(b, "'");
     }
-    if (r->label) {
+    if (r->win.label) {
         em_buf_puts(b, " (label: ");
-        put_clean(b, r->label);
+        put_clean(b, r->win.label);
         em_buf_puts(b, ")");
     }
     em_buf_puts(b, ":\n\n");
 }
 
-static void put_component(struct em_buf *b, const struct em_report *r,
-                          const struct em_report_component *c)
+static void put_component(struct em_buf *b, const struct em_report *r, const struct em_reading *c)
 {
     int unavailable = c->status == EM_STATUS_UNAVAILABLE;
 
-    put_value_cells(b, unavailable ? NAN : c->joules, r->duration_s);
+    put_value_cells(b, unavailable ? NAN : c->joules, r->win.duration_s);
     put_padded(b, c->name, NAME_WIDTH);
     put_padded(b, em_status_name(c->status), STATUS_WIDTH);
     if (unavailable) {
@@ -96,35 +95,35 @@ static void put_component(struct em_buf *b, const struct em_report *r,
     if (unavailable)
         return;
     for (size_t d = 0; d < c->ndevices; d++) {
-        put_value_cells(b, c->devices[d].joules, r->duration_s);
+        put_value_cells(b, c->devices[d].joules, r->win.duration_s);
         em_buf_puts(b, "  ");
         put_clean(b, c->devices[d].name);
         em_buf_puts(b, "\n");
     }
 }
 
-void em_format_text(const struct em_report *r, struct em_buf *b)
+void em_write_text(const struct em_report *r, struct em_buf *b)
 {
     put_title(b, r);
     em_buf_printf(b, "%13s  %8s    %-*s%-*s%s\n", "joules", "avg W", NAME_WIDTH, "component",
                   STATUS_WIDTH, "status", "source / reason");
-    for (size_t i = 0; i < r->ncomps; i++)
-        put_component(b, r, &r->comps[i]);
+    for (size_t i = 0; i < r->win.ncomps; i++)
+        put_component(b, r, &r->win.comps[i]);
     size_t counted = 0;
-    for (size_t i = 0; i < r->ncomps; i++)
-        counted += r->comps[i].in_total && r->comps[i].status != EM_STATUS_UNAVAILABLE;
-    put_value_cells(b, r->total_joules, r->duration_s);
+    for (size_t i = 0; i < r->win.ncomps; i++)
+        counted += r->win.comps[i].in_total && r->win.comps[i].status != EM_STATUS_UNAVAILABLE;
+    put_value_cells(b, r->total_joules, r->win.duration_s);
     /* A total of nothing is not 0 J of energy: say so, never a silent zero. */
     em_buf_puts(b, counted ? "total\n\n" : "total (no component could be measured)\n\n");
 
-    if (isfinite(r->duration_s))
-        em_buf_printf(b, "%15.6f seconds time elapsed\n\n", r->duration_s);
+    if (isfinite(r->win.duration_s))
+        em_buf_printf(b, "%15.6f seconds time elapsed\n\n", r->win.duration_s);
 
-    for (size_t i = 0; i < r->nwarnings; i++) {
+    for (size_t i = 0; i < r->win.nwarnings; i++) {
         em_buf_puts(b, " warning: ");
-        put_clean(b, r->warnings[i]);
+        put_clean(b, r->win.warnings[i]);
         em_buf_puts(b, "\n");
     }
-    if (r->nwarnings)
+    if (r->win.nwarnings)
         em_buf_puts(b, "\n");
 }

@@ -50,21 +50,22 @@ static int add_entry(struct em_baseline *b, const char *component, const char *d
 int em_baseline_from_report(const struct em_report *r, struct em_baseline **out)
 {
     *out = NULL;
-    if (!(r->duration_s > 0))
+    if (!(r->win.duration_s > 0))
         return EM_ERR_INVALID;
     struct em_baseline *b = calloc(1, sizeof *b);
     if (!b)
         return EM_ERR_NOMEM;
-    b->duration_s = r->duration_s;
-    b->created_ns = r->end_ns;
-    for (size_t i = 0; i < r->ncomps; i++) {
-        const struct em_report_component *c = &r->comps[i];
+    b->duration_s = r->win.duration_s;
+    b->created_ns = r->win.end_ns;
+    for (size_t i = 0; i < r->win.ncomps; i++) {
+        const struct em_reading *c = &r->win.comps[i];
         /* Only sensors: an estimate's idle term is an assumption, not a
          * measurement, and storage follows its own model. */
         if (c->status != EM_STATUS_MEASURED || !strcmp(c->name, "disk"))
             continue;
         for (size_t d = 0; d < c->ndevices; d++)
-            if (add_entry(b, c->name, c->devices[d].name, c->devices[d].joules / r->duration_s)) {
+            if (add_entry(b, c->name, c->devices[d].name,
+                          c->devices[d].joules / r->win.duration_s)) {
                 em_baseline_free(b);
                 return EM_ERR_NOMEM;
             }
@@ -84,8 +85,8 @@ static const struct em_baseline_entry *find(const struct em_baseline *b, const c
 
 int em_baseline_apply(const struct em_baseline *b, struct em_report *r)
 {
-    for (size_t i = 0; i < r->ncomps; i++) {
-        struct em_report_component *c = &r->comps[i];
+    for (size_t i = 0; i < r->win.ncomps; i++) {
+        struct em_reading *c = &r->win.comps[i];
         if (c->status == EM_STATUS_UNAVAILABLE || c->ndevices == 0)
             continue;
         /* All of a component's devices need a baseline, or its idle part
@@ -97,8 +98,8 @@ int em_baseline_apply(const struct em_baseline *b, struct em_report *r)
             continue;
         double idle = 0;
         for (size_t d = 0; d < c->ndevices; d++) {
-            struct em_report_device *dev = &c->devices[d];
-            double di = find(b, c->name, dev->name)->watts * r->duration_s;
+            struct em_reading_device *dev = &c->devices[d];
+            double di = find(b, c->name, dev->name)->watts * r->win.duration_s;
             idle += di;
             if (em_extras_set_number(&dev->extras, "idle_joules", di) ||
                 em_extras_set_number(&dev->extras, "dynamic_joules", dev->joules - di))

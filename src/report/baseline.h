@@ -3,7 +3,7 @@
 #define EM_BASELINE_H
 
 #include "report.h"
-#include "core/source.h"
+#include "core/reading.h"
 
 struct em_baseline_entry {
     char component[EM_NAME_MAX];

@@ -79,23 +79,16 @@ static struct em_totals_device *device(struct em_totals_component *c, const char
     return d;
 }
 
-/* A number the disk model adds (read_bytes, write_bytes, busy_s), or NaN. */
-static double extra(const struct em_report_extras *x, const char *key)
-{
-    const struct em_report_extra *e = em_extras_get(x, key);
-    return e && (e->kind == EM_EXTRA_NUMBER || e->kind == EM_EXTRA_INTEGER) ? e->num : NAN;
-}
-
 static double watts(double joules, double duration_s)
 {
     return isfinite(joules) && duration_s > 0 ? joules / duration_s : NAN;
 }
 
 /* Disk counters of a window into the sums; has: set once a window had them. */
-static void add_disk(const struct em_report_extras *x, int *has, double *rd, double *wr,
-                     double *busy)
+static void add_disk(const struct em_extras *x, int *has, double *rd, double *wr, double *busy)
 {
-    double r = extra(x, "read_bytes"), w = extra(x, "write_bytes"), b = extra(x, "busy_s");
+    double r = em_extras_number(x, "read_bytes"), w = em_extras_number(x, "write_bytes");
+    double b = em_extras_number(x, "busy_s");
     if (!isfinite(r) && !isfinite(w) && !isfinite(b))
         return;
     *has = 1;
@@ -109,10 +102,11 @@ int em_totals_add(em_totals *t, const em_report *r)
     if (!t || !r)
         return EM_ERR_INVALID;
     /* First everything that can fail: the entries and the strings. */
-    char **src = calloc(r->ncomps + 1, sizeof(*src)), **why = calloc(r->ncomps + 1, sizeof(*why));
+    char **src = calloc(r->win.ncomps + 1, sizeof(*src)),
+         **why = calloc(r->win.ncomps + 1, sizeof(*why));
     int err = src && why ? EM_OK : EM_ERR_NOMEM;
-    for (size_t i = 0; !err && i < r->ncomps; i++) {
-        const struct em_report_component *rc = &r->comps[i];
+    for (size_t i = 0; !err && i < r->win.ncomps; i++) {
+        const struct em_reading *rc = &r->win.comps[i];
         struct em_totals_component *c = component(t, rc->name);
         if (!c) {
             err = EM_ERR_NOMEM;
@@ -129,9 +123,9 @@ int em_totals_add(em_totals *t, const em_report *r)
         goto cleanup;
 
     /* Then the sums, which cannot fail. */
-    double dur = r->duration_s;
-    for (size_t i = 0; i < r->ncomps; i++) {
-        const struct em_report_component *rc = &r->comps[i];
+    double dur = r->win.duration_s;
+    for (size_t i = 0; i < r->win.ncomps; i++) {
+        const struct em_reading *rc = &r->win.comps[i];
         struct em_totals_component *c = component(t, rc->name);
         c->in_total = rc->in_total;
         c->status = rc->status;
@@ -154,7 +148,7 @@ int em_totals_add(em_totals *t, const em_report *r)
         c->last_watts = watts(rc->joules, dur);
         add_disk(&rc->extras, &c->has_disk, &c->read_bytes, &c->write_bytes, &c->busy_s);
         for (size_t k = 0; k < rc->ndevices; k++) {
-            const struct em_report_device *rd = &rc->devices[k];
+            const struct em_reading_device *rd = &rc->devices[k];
             struct em_totals_device *d = device(c, rd->name);
             if (isfinite(rd->joules)) {
                 d->joules += rd->joules;
@@ -164,38 +158,21 @@ int em_totals_add(em_totals *t, const em_report *r)
             c->has_disk |= d->has_disk; /* served per device, then */
         }
     }
-    if (t->windows && r->start_ns > t->last_end_ns)
-        t->gaps_s += (double)(r->start_ns - t->last_end_ns) / 1e9;
+    if (t->windows && r->win.start_ns > t->last_end_ns)
+        t->gaps_s += (double)(r->win.start_ns - t->last_end_ns) / 1e9;
     t->windows++;
-    t->warnings += r->nwarnings;
+    t->warnings += r->win.nwarnings;
     if (dur > 0)
         t->seconds += dur;
     t->last_duration_s = dur;
-    t->last_end_ns = r->end_ns;
+    t->last_end_ns = r->win.end_ns;
 
 cleanup:
-    for (size_t i = 0; i < r->ncomps && src && why; i++) {
+    for (size_t i = 0; i < r->win.ncomps && src && why; i++) {
         free(src[i]);
         free(why[i]);
     }
     free(src);
     free(why);
     return err;
-}
-
-int em_totals_to_string(const em_totals *t, em_format format, char **out)
-{
-    if (!out)
-        return EM_ERR_INVALID;
-    *out = NULL;
-    if (!t || format != EM_FORMAT_PROMETHEUS)
-        return EM_ERR_INVALID;
-    struct em_buf b;
-    em_buf_init(&b);
-    em_format_prometheus(t, &b);
-    char *s = em_buf_steal(&b);
-    if (!s)
-        return EM_ERR_NOMEM;
-    *out = s;
-    return EM_OK;
 }

@@ -1,7 +1,7 @@
 /*
  * Running totals over many windows (src/totals.c), for an exporter: what
  * every component and device saw, summed over the reports added, and the
- * last window's power. Formatted by output_prom.c.
+ * last window's power. Formatted by outputs/prom.c.
  */
 #ifndef EM_TOTALS_H
 #define EM_TOTALS_H
@@ -45,8 +45,5 @@ struct em_totals {
     double last_duration_s;
     int64_t last_end_ns; /* wall clock, 0 before the first window */
 };
-
-/* Prometheus text exposition format 0.0.4 (output_prom.c). */
-EM_INTERNAL void em_format_prometheus(const struct em_totals *t, struct em_buf *b);
 
 #endif

@@ -24,7 +24,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "report/report.h"
 #include "sources/sources.h"
 #include "util/sysfs.h"
 
@@ -189,17 +188,15 @@ static int model_end(struct em_source *s)
     return 0;
 }
 
-static int fill_common(struct em_report_component *c, double joules, const char *device)
+static int fill_common(struct em_reading *c, double joules, const char *device)
 {
     c->status = EM_STATUS_ESTIMATED;
-    free(c->source);
-    c->source = em_strdup("model");
-    if (!c->source)
+    if (em_reading_set_source(c, "model"))
         return EM_ERR_NOMEM;
-    return em_report_add_device(c, device, joules, RELATIVE_UNCERTAINTY * joules);
+    return em_reading_add_device(c, device, joules, RELATIVE_UNCERTAINTY * joules);
 }
 
-static int model_fill(struct em_source *s, struct em_report_component *c, const struct em_window *w)
+static int model_fill(struct em_source *s, struct em_reading *c, struct em_readings *w)
 {
     struct model_priv *mp = s->priv;
     if (!mp)

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/report.h"
+#include "reports.h"
 #include "util/util.h"
 
 /* ------------------------------------------------- a strict JSON validator */
@@ -354,32 +354,34 @@ static void test_logger(void **state)
  * psys which must not count towards the total. */
 static struct em_report *sample_report(void)
 {
-    struct em_report *r = em_report_new("Test \"Meter\"", 0);
-    assert_non_null(r);
-    r->start_ns = INT64_C(1795600800) * 1000000000 + 123456789; /* 2026-11-25T10:00:00Z */
-    r->end_ns = r->start_ns + INT64_C(2000000000);
-    r->duration_s = 2.0;
+    /* As the meter makes it: the window's readings, then the report built
+     * from them in one pass. */
+    struct em_readings w;
+    assert_int_equal(em_readings_init(&w, "Test \"Meter\"", 0), EM_OK);
+    w.start_ns = INT64_C(1795600800) * 1000000000 + 123456789; /* 2026-11-25T10:00:00Z */
+    w.end_ns = w.start_ns + INT64_C(2000000000);
+    w.duration_s = 2.0;
 
-    struct em_report_component *c = em_report_add_component(r, "cpu");
+    struct em_reading *c = em_readings_add(&w, "cpu");
     assert_non_null(c);
     c->source = em_strdup("rapl-powercap");
-    assert_int_equal(em_report_add_device(c, "package-0", 10.0, 0.0001), EM_OK);
-    assert_int_equal(em_report_add_device(c, "package-1", 2.5, 0.0002), EM_OK);
+    assert_int_equal(em_reading_add_device(c, "package-0", 10.0, 0.0001), EM_OK);
+    assert_int_equal(em_reading_add_device(c, "package-1", 2.5, 0.0002), EM_OK);
 
-    c = em_report_add_component(r, "dram");
+    c = em_readings_add(&w, "dram");
     assert_non_null(c);
     c->source = em_strdup("rapl-powercap");
     c->joules = 1.25;
     c->uncertainty_j = 0.001;
 
-    c = em_report_add_component(r, "gpu");
+    c = em_readings_add(&w, "gpu");
     assert_non_null(c);
     c->joules = 99.0; /* must be discarded */
-    assert_int_equal(em_report_add_device(c, "gpu0", 99.0, 0.0), EM_OK);
-    assert_int_equal(em_report_set_unavailable(c, "no NVIDIA driver (libnvidia-ml.so.1 not found)"),
-                     EM_OK);
+    assert_int_equal(em_reading_add_device(c, "gpu0", 99.0, 0.0), EM_OK);
+    assert_int_equal(
+        em_reading_set_unavailable(c, "no NVIDIA driver (libnvidia-ml.so.1 not found)"), EM_OK);
 
-    c = em_report_add_component(r, "disk");
+    c = em_readings_add(&w, "disk");
     assert_non_null(c);
     c->status = EM_STATUS_ESTIMATED;
     c->source = em_strdup("ebpf-block");
@@ -387,16 +389,18 @@ static struct em_report *sample_report(void)
     c->uncertainty_j = 0.5;
     c->degraded = 1;
 
-    c = em_report_add_component(r, "psys");
+    c = em_readings_add(&w, "psys");
     assert_non_null(c);
     c->source = em_strdup("rapl-perf");
     c->joules = 50.0;
     c->in_total = 0;
 
-    assert_int_equal(em_report_add_warning(r, "counter %s wrapped %d times", "package-0", 2),
-                     EM_OK);
-    assert_int_equal(em_report_add_warning(r, "line\nbreak \"quoted\""), EM_OK);
-    em_report_finish(r);
+    assert_int_equal(em_readings_warn(&w, "counter %s wrapped %d times", "package-0", 2), EM_OK);
+    assert_int_equal(em_readings_warn(&w, "line\nbreak \"quoted\""), EM_OK);
+    struct em_report *r = NULL;
+    assert_int_equal(em_report_build(&w, NULL, &r), EM_OK);
+    assert_non_null(r);
+    assert_int_equal(w.ncomps, 0); /* taken over */
     return r;
 }
 
@@ -406,15 +410,15 @@ static void test_report_finish_totals(void **state)
     struct em_report *r = sample_report();
 
     /* cpu = sum of its devices, uncertainty = sum of theirs. */
-    assert_near(r->comps[0].joules, 12.5, 1e-12);
-    assert_near(r->comps[0].uncertainty_j, 0.0003, 1e-12);
+    assert_near(r->win.comps[0].joules, 12.5, 1e-12);
+    assert_near(r->win.comps[0].uncertainty_j, 0.0003, 1e-12);
     /* dram has no devices: its own value stands. */
-    assert_near(r->comps[1].joules, 1.25, 1e-12);
+    assert_near(r->win.comps[1].joules, 1.25, 1e-12);
     /* gpu: unavailable, NaN, no devices, no source. */
-    assert_true(isnan(r->comps[2].joules));
-    assert_true(isnan(r->comps[2].uncertainty_j));
-    assert_int_equal(r->comps[2].ndevices, 0);
-    assert_null(r->comps[2].source);
+    assert_true(isnan(r->win.comps[2].joules));
+    assert_true(isnan(r->win.comps[2].uncertainty_j));
+    assert_int_equal(r->win.comps[2].ndevices, 0);
+    assert_null(r->win.comps[2].source);
     /* total = cpu + dram + disk; gpu (unavailable) and psys (not in total) left out. */
     assert_near(r->total_joules, 12.5 + 1.25 + 0.75, 1e-12);
     assert_near(em_report_total_joules(r), 14.5, 1e-12);
@@ -424,14 +428,14 @@ static void test_report_finish_totals(void **state)
     assert_near(r->total_joules, 14.5, 1e-12);
 
     /* A status set by hand to unavailable still drops out of the total. */
-    r->comps[1].status = EM_STATUS_UNAVAILABLE;
+    r->win.comps[1].status = EM_STATUS_UNAVAILABLE;
     em_report_finish(r);
     assert_near(r->total_joules, 13.25, 1e-12);
     assert_true(isnan(em_component_joules(r, 1)));
     em_report_free(r);
 
     /* An empty report totals zero. */
-    r = em_report_new(NULL, 1);
+    r = test_report_new(NULL, 1);
     assert_non_null(r);
     em_report_finish(r);
     assert_near(r->total_joules, 0.0, 0.0);
@@ -527,11 +531,12 @@ static void test_report_accessors(void **state)
     assert_int_equal(r->exit_status, 3);
 
     /* Builders reject nonsense instead of crashing. */
-    assert_null(em_report_add_component(r, NULL));
-    assert_int_equal(em_report_add_device(NULL, "x", 1.0, 0.0), EM_ERR_INVALID);
-    assert_int_equal(em_report_set_unavailable(NULL, "x"), EM_ERR_INVALID);
+    assert_null(em_readings_add(&r->win, NULL));
+    assert_int_equal(em_reading_add_device(NULL, "x", 1.0, 0.0), EM_ERR_INVALID);
+    assert_int_equal(em_reading_set_unavailable(NULL, "x"), EM_ERR_INVALID);
     /* set_unavailable may be given the component's own reason. */
-    assert_int_equal(em_report_set_unavailable(&r->comps[gpu], r->comps[gpu].reason), EM_OK);
+    assert_int_equal(em_reading_set_unavailable(&r->win.comps[gpu], r->win.comps[gpu].reason),
+                     EM_OK);
     assert_string_equal(em_component_reason(r, gpu),
                         "no NVIDIA driver (libnvidia-ml.so.1 not found)");
     em_report_free(r);
@@ -593,9 +598,9 @@ static void test_json_output(void **state)
     em_report_free(r);
 
     /* Minimal report: nulls where nothing is known; NaN never leaks. */
-    r = em_report_new(NULL, 1);
+    r = test_report_new(NULL, 1);
     assert_non_null(r);
-    struct em_report_component *c = em_report_add_component(r, "cpu");
+    struct em_reading *c = em_readings_add(&r->win, "cpu");
     assert_non_null(c);
     c->joules = NAN; /* a caller bug must still give valid JSON */
     em_report_finish(r);
@@ -614,7 +619,7 @@ static void test_json_output(void **state)
     em_report_free(r);
 
     /* No components at all is still valid. */
-    r = em_report_new("x", 0);
+    r = test_report_new("x", 0);
     assert_non_null(r);
     em_report_finish(r);
     format(r, EM_FORMAT_JSON, &s);
@@ -648,7 +653,7 @@ static void test_csv_output(void **state)
     free(s);
 
     /* A zero duration has no average power. */
-    r->duration_s = 0.0;
+    r->win.duration_s = 0.0;
     format(r, EM_FORMAT_CSV, &s);
     assert_non_null(strstr(s, "\ntotal,,14.500000,,,,,,0.000000,"));
     free(s);

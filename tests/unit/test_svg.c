@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/report.h"
+#include "reports.h"
 #include "util/util.h"
 
 /* ------------------------------------------ a small well-formedness check */
@@ -160,26 +160,26 @@ static size_t count(const char *s, const char *needle)
 
 static struct em_report *sample_report(const char *label)
 {
-    struct em_report *r = em_report_new(label, 0);
+    struct em_report *r = test_report_new(label, 0);
     assert_non_null(r);
-    r->duration_s = 2.0;
-    struct em_report_component *c = em_report_add_component(r, "cpu");
+    r->win.duration_s = 2.0;
+    struct em_reading *c = em_readings_add(&r->win, "cpu");
     assert_non_null(c);
     c->source = em_strdup("rapl-powercap");
-    assert_int_equal(em_report_add_device(c, "package-0", 10.0, 0.0001), EM_OK);
-    assert_int_equal(em_report_add_device(c, "package-1", 2.5, 0.0002), EM_OK);
-    c = em_report_add_component(r, "dram");
+    assert_int_equal(em_reading_add_device(c, "package-0", 10.0, 0.0001), EM_OK);
+    assert_int_equal(em_reading_add_device(c, "package-1", 2.5, 0.0002), EM_OK);
+    c = em_readings_add(&r->win, "dram");
     assert_non_null(c);
     c->source = em_strdup("rapl-powercap");
     c->status = EM_STATUS_ESTIMATED;
     c->joules = 1.25;
-    c = em_report_add_component(r, "gpu");
+    c = em_readings_add(&r->win, "gpu");
     assert_non_null(c);
-    assert_int_equal(em_report_set_unavailable(c, "no <driver> & \"no\" luck\x01"), EM_OK);
-    c = em_report_add_component(r, "disk");
+    assert_int_equal(em_reading_set_unavailable(c, "no <driver> & \"no\" luck\x01"), EM_OK);
+    c = em_readings_add(&r->win, "disk");
     assert_non_null(c);
-    assert_int_equal(em_report_set_unavailable(c, "no storage source"), EM_OK);
-    c = em_report_add_component(r, "psys");
+    assert_int_equal(em_reading_set_unavailable(c, "no storage source"), EM_OK);
+    c = em_readings_add(&r->win, "psys");
     assert_non_null(c);
     c->source = em_strdup("rapl-perf");
     c->joules = 50.0;
@@ -214,27 +214,27 @@ static void test_bars_only(void **state)
 static void test_series_panel(void **state)
 {
     (void)state;
-    struct em_report *r = em_report_new(NULL, 0);
+    struct em_report *r = test_report_new(NULL, 0);
     assert_non_null(r);
-    r->duration_s = 0.4;
+    r->win.duration_s = 0.4;
     const double t[] = {0, 0.1, 0.2, 0.3, 0.4};
     /* Cumulative joules: 20 W, a gap (NaN: unknown), then 20 W again. */
     const double j0[] = {0, 2, NAN, 6, 8};
     const double j1[] = {0, 1, 2, 3, 4};
-    assert_int_equal(em_report_set_series(r, t, 4, 0.1, 1), EM_OK);
-    struct em_report_component *c = em_report_add_component(r, "cpu");
+    assert_int_equal(em_readings_set_series(&r->win, t, 4, 0.1, 1), EM_OK);
+    struct em_reading *c = em_readings_add(&r->win, "cpu");
     assert_non_null(c);
     c->source = em_strdup("rapl-powercap");
-    assert_int_equal(em_report_add_device(c, "package-0", 8, 0), EM_OK);
-    assert_int_equal(em_report_set_device_series(r, c, j0, 1), EM_OK);
-    c = em_report_add_component(r, "dram");
+    assert_int_equal(em_reading_add_device(c, "package-0", 8, 0), EM_OK);
+    assert_int_equal(em_reading_set_device_series(&r->win, c, j0, 1), EM_OK);
+    c = em_readings_add(&r->win, "dram");
     assert_non_null(c);
     c->source = em_strdup("rapl-powercap");
-    assert_int_equal(em_report_add_device(c, "package-0", 4, 0), EM_OK);
-    assert_int_equal(em_report_set_device_series(r, c, j1, 1), EM_OK);
-    c = em_report_add_component(r, "gpu");
+    assert_int_equal(em_reading_add_device(c, "package-0", 4, 0), EM_OK);
+    assert_int_equal(em_reading_set_device_series(&r->win, c, j1, 1), EM_OK);
+    c = em_readings_add(&r->win, "gpu");
     assert_non_null(c);
-    assert_int_equal(em_report_set_unavailable(c, "none"), EM_OK);
+    assert_int_equal(em_reading_set_unavailable(c, "none"), EM_OK);
     em_report_finish(r);
     assert_int_equal(em_report_set_command(r, 2, (const char *const[]){"sleep", "0.4"}), EM_OK);
 
@@ -263,14 +263,14 @@ static void test_degenerate_reports(void **state)
 {
     (void)state;
     /* No components, no duration. */
-    struct em_report *r = em_report_new(NULL, 0);
+    struct em_report *r = test_report_new(NULL, 0);
     assert_non_null(r);
     em_report_finish(r);
     char *s = svg_of(r);
     assert_svg_ok(s);
     assert_non_null(strstr(s, ">energymeter</text>"));
     em_free(s);
-    r->duration_s = NAN;
+    r->win.duration_s = NAN;
     s = svg_of(r);
     assert_svg_ok(s);
     assert_non_null(strstr(s, "duration unknown"));
@@ -278,18 +278,18 @@ static void test_degenerate_reports(void **state)
     em_report_free(r);
 
     /* Huge and tiny values, a measured component with NaN joules. */
-    r = em_report_new("x", 0);
+    r = test_report_new("x", 0);
     assert_non_null(r);
-    r->duration_s = 1e-9;
-    struct em_report_component *c = em_report_add_component(r, "cpu");
+    r->win.duration_s = 1e-9;
+    struct em_reading *c = em_readings_add(&r->win, "cpu");
     assert_non_null(c);
     c->source = em_strdup("s");
     c->joules = 3e12;
-    c = em_report_add_component(r, "dram");
+    c = em_readings_add(&r->win, "dram");
     assert_non_null(c);
     c->source = em_strdup("s");
     c->joules = 1e-9;
-    c = em_report_add_component(r, "gpu");
+    c = em_readings_add(&r->win, "gpu");
     assert_non_null(c);
     c->source = em_strdup("s");
     c->joules = NAN;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/report.h"
+#include "reports.h"
 #include "report/totals.h"
 #include "util/util.h"
 
@@ -19,40 +19,40 @@
  * gpu_j, or unavailable when gpu_j < 0), disk with bytes per device, psys. */
 static struct em_report *window(double dur, double pkg0, double pkg1, double gpu_j, int nwarn)
 {
-    struct em_report *r = em_report_new("w", 0);
+    struct em_report *r = test_report_new("w", 0);
     assert_non_null(r);
-    r->start_ns = INT64_C(1796000000) * 1000000000;
-    r->end_ns = r->start_ns + (int64_t)(dur * 1e9);
-    r->duration_s = dur;
+    r->win.start_ns = INT64_C(1796000000) * 1000000000;
+    r->win.end_ns = r->win.start_ns + (int64_t)(dur * 1e9);
+    r->win.duration_s = dur;
 
-    struct em_report_component *c = em_report_add_component(r, "cpu");
+    struct em_reading *c = em_readings_add(&r->win, "cpu");
     assert_non_null(c);
     c->source = em_strdup("rapl-powercap");
-    assert_int_equal(em_report_add_device(c, "package-0", pkg0, 0.001), EM_OK);
-    assert_int_equal(em_report_add_device(c, "package-1", pkg1, 0.001), EM_OK);
+    assert_int_equal(em_reading_add_device(c, "package-0", pkg0, 0.001), EM_OK);
+    assert_int_equal(em_reading_add_device(c, "package-1", pkg1, 0.001), EM_OK);
 
-    c = em_report_add_component(r, "gpu");
+    c = em_readings_add(&r->win, "gpu");
     assert_non_null(c);
     if (gpu_j >= 0) {
         c->source = em_strdup("nvml");
-        assert_int_equal(em_report_add_device(c, "gpu0", gpu_j, 0.5), EM_OK);
+        assert_int_equal(em_reading_add_device(c, "gpu0", gpu_j, 0.5), EM_OK);
         c->degraded = 1;
     } else {
-        assert_int_equal(em_report_set_unavailable(c, "no \"driver\"\\here\nreally"), EM_OK);
+        assert_int_equal(em_reading_set_unavailable(c, "no \"driver\"\\here\nreally"), EM_OK);
     }
 
-    c = em_report_add_component(r, "disk");
+    c = em_readings_add(&r->win, "disk");
     assert_non_null(c);
     c->status = EM_STATUS_ESTIMATED;
     c->source = em_strdup("ebpf-block");
-    assert_int_equal(em_report_add_device(c, "loop0", 0.5, 0.25), EM_OK);
-    c = &r->comps[r->ncomps - 1];
-    struct em_report_device *d = &c->devices[0];
+    assert_int_equal(em_reading_add_device(c, "loop0", 0.5, 0.25), EM_OK);
+    c = &r->win.comps[r->win.ncomps - 1];
+    struct em_reading_device *d = &c->devices[0];
     assert_int_equal(em_extras_set_integer(&d->extras, "read_bytes", 4096), EM_OK);
     assert_int_equal(em_extras_set_integer(&d->extras, "write_bytes", 1048576), EM_OK);
     assert_int_equal(em_extras_set_number(&d->extras, "busy_s", 0.125), EM_OK);
 
-    c = em_report_add_component(r, "psys");
+    c = em_readings_add(&r->win, "psys");
     assert_non_null(c);
     c->source = em_strdup("rapl-powercap");
     c->joules = 100.0;
@@ -60,7 +60,7 @@ static struct em_report *window(double dur, double pkg0, double pkg1, double gpu
     c->in_total = 0;
 
     for (int i = 0; i < nwarn; i++)
-        assert_int_equal(em_report_add_warning(r, "warning %d", i), EM_OK);
+        assert_int_equal(em_readings_warn(&r->win, "warning %d", i), EM_OK);
     em_report_finish(r);
     return r;
 }
@@ -144,8 +144,8 @@ static void test_sums_over_windows(void **state)
     struct em_report *a = window(2.0, 10.0, 2.5, -1, 1);
     struct em_report *b = window(0.5, 5.0, 0.25, 3.0, 2);
     /* b starts 1 ms after a ends: time no window measured. */
-    b->start_ns = a->end_ns + 1000000;
-    b->end_ns = b->start_ns + 500000000;
+    b->win.start_ns = a->win.end_ns + 1000000;
+    b->win.end_ns = b->win.start_ns + 500000000;
     assert_int_equal(em_totals_add(t, a), EM_OK);
 
     /* After the first: gpu unavailable has no energy and says why. */
@@ -217,13 +217,13 @@ static void test_sums_over_windows(void **state)
 static void test_escaping_and_one_window(void **state)
 {
     (void)state;
-    struct em_report *r = em_report_new(NULL, 0);
+    struct em_report *r = test_report_new(NULL, 0);
     assert_non_null(r);
-    r->duration_s = 3.0;
-    struct em_report_component *c = em_report_add_component(r, "cpu");
+    r->win.duration_s = 3.0;
+    struct em_reading *c = em_readings_add(&r->win, "cpu");
     assert_non_null(c);
     c->source = em_strdup("hwmon");
-    assert_int_equal(em_report_add_device(c, "bad\xff\"name", 0.1 + 0.2, 0), EM_OK);
+    assert_int_equal(em_reading_add_device(c, "bad\xff\"name", 0.1 + 0.2, 0), EM_OK);
     em_report_finish(r);
 
     char *s = NULL;

@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include "disk.h"
-#include "report/report.h"
 #include "sources/sources.h"
 #include "util/sysfs.h"
 
@@ -651,20 +650,20 @@ static int fill_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size
     return 0;
 }
 
-static int set_unavailable(struct em_report_component *c, const char *fmt, ...) EM_PRINTF(2, 3);
+static int set_unavailable(struct em_reading *c, const char *fmt, ...) EM_PRINTF(2, 3);
 
-static int set_unavailable(struct em_report_component *c, const char *fmt, ...)
+static int set_unavailable(struct em_reading *c, const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    int err = em_report_set_unavailable(c, buf);
+    int err = em_reading_set_unavailable(c, buf);
     return err ? err : 1;
 }
 
-static int bpf_warnings(struct blkio *b, const struct em_window *w)
+static int bpf_warnings(struct blkio *b, struct em_readings *w)
 {
 #ifdef EM_HAVE_BPF
     if (b->method != M_BPF)
@@ -672,18 +671,18 @@ static int bpf_warnings(struct blkio *b, const struct em_window *w)
     const struct bpf_reading *r0 = &b->bpf[0], *r1 = &b->bpf[1];
     int err = 0;
     if (r1->dropped_devs > r0->dropped_devs)
-        err = em_report_add_warning(
-            w->report, "disk: requests to more than %d disks were not counted", EM_BLK_MAX_DEVS);
+        err = em_readings_warn(w, "disk: requests to more than %d disks were not counted",
+                               EM_BLK_MAX_DEVS);
     if (!err && r1->dropped_rqs > r0->dropped_rqs)
-        err = em_report_add_warning(w->report,
-                                    "disk: %llu requests could not be followed (map full) "
-                                    "and were not counted",
-                                    (unsigned long long)(r1->dropped_rqs - r0->dropped_rqs));
+        err = em_readings_warn(w,
+                               "disk: %llu requests could not be followed (map full) "
+                               "and were not counted",
+                               (unsigned long long)(r1->dropped_rqs - r0->dropped_rqs));
     if (!err && !b->system && r1->dropped_pids > r0->dropped_pids)
-        err = em_report_add_warning(w->report,
-                                    "disk: %llu new processes of the tree could not be tracked "
-                                    "(map full): their I/O is missing",
-                                    (unsigned long long)(r1->dropped_pids - r0->dropped_pids));
+        err = em_readings_warn(w,
+                               "disk: %llu new processes of the tree could not be tracked "
+                               "(map full): their I/O is missing",
+                               (unsigned long long)(r1->dropped_pids - r0->dropped_pids));
     return err;
 #else
     (void)b;
@@ -692,7 +691,7 @@ static int bpf_warnings(struct blkio *b, const struct em_window *w)
 #endif
 }
 
-static int blkio_fill(struct em_source *s, struct em_report_component *c, const struct em_window *w)
+static int blkio_fill(struct em_source *s, struct em_reading *c, struct em_readings *w)
 {
     struct blkio *b = s->priv;
     if (strcmp(c->name, "disk") != 0)
@@ -715,13 +714,12 @@ static int blkio_fill(struct em_source *s, struct em_report_component *c, const 
         return EM_ERR_NOMEM;
     int err = fill_deltas(b, v, &n, cap);
     if (!err && b->method != M_PROCIO)
-        err = add_idle_disks(b, v, &n, cap, w->cfg);
+        err = add_idle_disks(b, v, &n, cap, s->cfg);
     if (!err)
-        err = em_disk_model_fill(c, w, src, b->method != M_PROCIO, v, n);
+        err = em_disk_model_fill(c, w, s->cfg, src, b->method != M_PROCIO, v, n);
     free(v);
     if (!err && b->method != M_BPF)
-        err = em_report_add_warning(w->report, "disk: measured with the %s fallback: %s", src,
-                                    b->bpf_why_not);
+        err = em_readings_warn(w, "disk: measured with the %s fallback: %s", src, b->bpf_why_not);
     if (!err)
         err = bpf_warnings(b, w);
     if (!err && b->method == M_BPF && !b->system)
@@ -732,9 +730,8 @@ static int blkio_fill(struct em_source *s, struct em_report_component *c, const 
         err = em_extras_set_string(&c->extras, "tree_attribution",
                                    b->tree_at_issue ? "issuer" : "submitter");
     if (!err && b->method == M_BPF && b->no_dirty_credit)
-        err = em_report_add_warning(w->report,
-                                    "disk: no writeback_dirty_folio/page tracepoint: writes "
-                                    "the kernel flushes later for the tree are not counted");
+        err = em_readings_warn(w, "disk: no writeback_dirty_folio/page tracepoint: writes "
+                                  "the kernel flushes later for the tree are not counted");
     return err ? err : 1;
 }
 

@@ -94,15 +94,15 @@ struct em_disk_delta {
 };
 
 struct em_config;
-struct em_report_component;
-struct em_window;
+struct em_reading;
+struct em_readings;
 
 /* Fill the disk component (status estimated) from the per-device deltas of
  * the window. source: "ebpf-block", "diskstats", "proc-io"; measures_busy:
  * whether it measures busy time (busy_s is then reported even when 0). */
-EM_INTERNAL int em_disk_model_fill(struct em_report_component *c, const struct em_window *w,
-                                   const char *source, int measures_busy,
-                                   const struct em_disk_delta *d, size_t n);
+EM_INTERNAL int em_disk_model_fill(struct em_reading *c, struct em_readings *w,
+                                   const struct em_config *cfg, const char *source,
+                                   int measures_busy, const struct em_disk_delta *d, size_t n);
 
 /* Look up DEV in a "DEV:ACTIVE:IDLE[,...]" list ("/dev/" prefix allowed).
  * 1 and the powers when found, 0 when not. */

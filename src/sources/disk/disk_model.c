@@ -24,7 +24,6 @@
 #include <string.h>
 
 #include "disk.h"
-#include "report/report.h"
 #include "core/source.h"
 
 int em_disk_power_lookup(const char *list, const char *dev, double *active, double *idle)
@@ -67,7 +66,7 @@ struct totals {
     int have_busy;
 };
 
-static int device_extras(struct em_report_extras *x, const struct em_disk_delta *d, double active,
+static int device_extras(struct em_extras *x, const struct em_disk_delta *d, double active,
                          double pa, double pi, int charged)
 {
     int err = em_extras_set_integer(x, "read_bytes", (double)d->read_bytes);
@@ -90,10 +89,10 @@ static int device_extras(struct em_report_extras *x, const struct em_disk_delta 
     return err;
 }
 
-int em_disk_model_fill(struct em_report_component *c, const struct em_window *w, const char *source,
-                       int measures_busy, const struct em_disk_delta *d, size_t n)
+int em_disk_model_fill(struct em_reading *c, struct em_readings *w, const struct em_config *cfg,
+                       const char *source, int measures_busy, const struct em_disk_delta *d,
+                       size_t n)
 {
-    const struct em_config *cfg = w->cfg;
     int system = cfg->disk_scope == EM_DISK_SCOPE_SYSTEM;
     int bytes_model = cfg->disk_time == EM_DISK_TIME_BYTES;
     double ga = cfg->disk_active_power >= 0 ? cfg->disk_active_power : EM_DISK_DEFAULT_ACTIVE_W;
@@ -105,9 +104,7 @@ int em_disk_model_fill(struct em_report_component *c, const struct em_window *w,
     int err = 0;
 
     c->status = EM_STATUS_ESTIMATED;
-    free(c->source);
-    c->source = em_strdup(source);
-    if (!c->source)
+    if (em_reading_set_source(c, source))
         return EM_ERR_NOMEM;
     for (size_t k = 0; k < n && !err; k++) {
         double pa = ga, pi = gi;
@@ -146,7 +143,7 @@ int em_disk_model_fill(struct em_report_component *c, const struct em_window *w,
             pseudo_u += unc;
             continue;
         }
-        err = em_report_add_device(c, d[k].name, joules, unc);
+        err = em_reading_add_device(c, d[k].name, joules, unc);
         if (!err)
             err =
                 device_extras(&c->devices[c->ndevices - 1].extras, &d[k], active, pa, pi, charged);
@@ -156,7 +153,7 @@ int em_disk_model_fill(struct em_report_component *c, const struct em_window *w,
     c->joules = pseudo_j;
     c->uncertainty_j = pseudo_u;
 
-    struct em_report_extras *x = &c->extras;
+    struct em_extras *x = &c->extras;
     if (!err)
         err = em_extras_set_integer(x, "read_bytes", (double)t.read_bytes);
     if (!err)
@@ -175,19 +172,19 @@ int em_disk_model_fill(struct em_report_component *c, const struct em_window *w,
     if (!err && (bytes_model || no_busy))
         err = em_extras_set_number(x, "disk_avg_speed", speed);
     if (!err && default_power)
-        err = em_report_add_warning(
-            w->report,
+        err = em_readings_warn(
+            w,
             "disk: energy uses the default powers %g W active / %g W idle (the original "
             "tool's figures, not this machine's disks'): give --disk-active-power and "
             "--disk-idle-power, or --disk-power DEV:ACTIVE_W:IDLE_W",
             ga, gi);
     if (!err && no_busy && !bytes_model)
-        err = em_report_add_warning(w->report,
-                                    "disk: %s measures no busy time, so active time is bytes / "
-                                    "%g B/s%s",
-                                    source, speed,
-                                    default_speed ? " (the original tool's example speed: give "
-                                                    "--disk-avg-speed)"
-                                                  : "");
+        err = em_readings_warn(w,
+                               "disk: %s measures no busy time, so active time is bytes / "
+                               "%g B/s%s",
+                               source, speed,
+                               default_speed ? " (the original tool's example speed: give "
+                                               "--disk-avg-speed)"
+                                             : "");
     return err;
 }

@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "nvml.h"
-#include "report/report.h"
 #include "sources/sources.h"
 
 #define DEFAULT_LIB "libnvidia-ml.so.1"
@@ -470,24 +469,15 @@ static int nvml_end(struct em_source *s)
     return 0;
 }
 
-static struct em_report_device *find_device(struct em_report_component *c, const char *name)
-{
-    for (size_t d = 0; d < c->ndevices; d++)
-        if (strcmp(c->devices[d].name, name) == 0)
-            return &c->devices[d];
-    return NULL;
-}
-
 /* Warnings about one GPU's window. */
-static int gpu_warnings(const struct em_nvml *n, const struct em_nvml_gpu *g,
-                        struct em_report_component *c, const struct em_window *w)
+static int gpu_warnings(const struct em_nvml *n, const struct em_nvml_gpu *g, struct em_reading *c,
+                        struct em_readings *w)
 {
-    struct em_report *r = w->report;
     if (g->last_err != NVML_SUCCESS) {
         c->degraded = 1;
         double at = g->last_err_t - n->begin_t;
-        if (em_report_add_warning(
-                r,
+        if (em_readings_warn(
+                w,
                 "gpu%u (%s): NVML error '%s'%s %.3f s into the window; energy after its last "
                 "good reading is estimated (see uncertainty_j)",
                 g->index, g->name, nvml_str(n, g->last_err),
@@ -497,22 +487,22 @@ static int gpu_warnings(const struct em_nvml *n, const struct em_nvml_gpu *g,
             return EM_ERR_NOMEM;
     }
     if (!g->energy_mode)
-        return em_report_add_warning(
-            r,
+        return em_readings_warn(
+            w,
             "gpu%u (%s) has no energy counter: energy integrates power readings every %.0f "
             "ms, which NVML averages over ~1 s, so bursts shorter than that are smeared (see "
             "uncertainty_j)",
             g->index, g->name, POWER_POLL_S * 1000);
     if (g->est.ok && g->est.within_step && g->est.tail_guessed)
-        return em_report_add_warning(
-            r,
+        return em_readings_warn(
+            w,
             "gpu%u: the window (%.3f s) is shorter than one step of the energy counter "
             "(~%.0f ms): its energy is estimated from power readings; --gpu-settle %.0f measures "
             "it",
             g->index, w->duration_s, g->steps.period * 1000, round(g->steps.period * 150) * 10);
     if (g->est.ok && g->est.tail_guessed && g->est.uncertainty_j > 0.05 * g->est.joules)
-        return em_report_add_warning(
-            r,
+        return em_readings_warn(
+            w,
             "gpu%u: the window ended inside a step of the energy counter; that part (up to "
             "%.0f ms) is extrapolated at the window's power (see uncertainty_j); "
             "--gpu-settle %.0f measures it",
@@ -520,8 +510,7 @@ static int gpu_warnings(const struct em_nvml *n, const struct em_nvml_gpu *g,
     return 0;
 }
 
-static int nvml_annotate(struct em_source *s, struct em_report_component *c,
-                         const struct em_window *w)
+static int nvml_annotate(struct em_source *s, struct em_reading *c, struct em_readings *w)
 {
     struct em_nvml *n = s->priv;
     int energy = 0, power = 0, known = 0, err = 0;
@@ -530,7 +519,7 @@ static int nvml_annotate(struct em_source *s, struct em_report_component *c,
     pthread_mutex_lock(&n->mu);
     for (size_t i = 0; i < n->ng && !err; i++) {
         struct em_nvml_gpu *g = &n->g[i];
-        struct em_report_device *d = find_device(c, s->ch[i].device);
+        struct em_reading_device *d = em_reading_find_device(c, s->ch[i].device);
         if (!d)
             continue;
         energy |= g->energy_mode;
@@ -568,11 +557,8 @@ static int nvml_annotate(struct em_source *s, struct em_report_component *c,
         err = EM_ERR_NOMEM;
     em_buf_free(&used);
     if (!err && power) {
-        char *src = em_strdup(energy ? "nvml+nvml-power" : "nvml-power");
-        if (!src)
+        if (em_reading_set_source(c, energy ? "nvml+nvml-power" : "nvml-power"))
             return EM_ERR_NOMEM;
-        free(c->source);
-        c->source = src;
     }
     return err;
 }

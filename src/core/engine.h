@@ -1,0 +1,38 @@
+/*
+ * The engine of a meter: its sources and their channels, the sampler
+ * thread, the time series and the window in progress. The public handle
+ * (api/meter.c) drives it: em_engine_new() does the slow work (probing and
+ * opening every source, starting the sampler thread, which then sleeps);
+ * em_engine_begin() and em_engine_end() only read each channel once, and
+ * em_engine_end() hands over the window's readings.
+ *
+ * Errors are a negative EM_ERR_* with a message in msg that names what
+ * failed; nothing is printed (warnings go to the logger).
+ */
+#ifndef EM_CORE_ENGINE_H
+#define EM_CORE_ENGINE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "reading.h"
+#include "source.h"
+
+struct em_engine;
+
+/* Probe and open the sources of table (NULL-terminated, in order of
+ * preference). cfg and log must outlive the engine. */
+EM_INTERNAL int em_engine_new(const struct em_source_ops *const *table, const struct em_config *cfg,
+                              const struct em_logger *log, struct em_engine **out, char *msg,
+                              size_t msgsz);
+EM_INTERNAL void em_engine_free(struct em_engine *e);
+
+/* Start a window: EM_ERR_STATE when one is running. */
+EM_INTERNAL int em_engine_begin(struct em_engine *e, char *msg, size_t msgsz);
+/* End it: the window's readings into *out (initialised here; the caller
+ * frees them, or hands them to em_report_build()). EM_ERR_STATE without
+ * em_engine_begin(), EM_ERR_NOMEM. */
+EM_INTERNAL int em_engine_end(struct em_engine *e, struct em_readings *out, char *msg,
+                              size_t msgsz);
+
+#endif

@@ -1,0 +1,276 @@
+/*
+ * A measurement window: its first readings (em_engine_begin()), its last
+ * ones (em_engine_end()), and the window's readings built from the
+ * channels' counters in one pass, with the sources that build a component
+ * of their own (fill) or add to one (annotate).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_state.h"
+
+static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
+#define N_FIXED (sizeof fixed_components / sizeof fixed_components[0])
+
+/* A source's begin or end hook, if it has one; a failure is a warning. */
+static void run_hook(struct em_engine *e, struct em_source *s, int (*hook)(struct em_source *),
+                     const char *what)
+{
+    int err = hook ? hook(s) : 0;
+    if (err)
+        em_engine_warn(e, "source %s: could not %s the window (%s)", s->ops->name, what,
+                       em_strerror(err));
+}
+
+/* The first reading of every channel of s. */
+static void start_channels(struct em_engine *e, struct em_source *s)
+{
+    em_engine_read_source(e, s);
+    for (size_t i = 0; i < s->nch; i++) {
+        struct em_channel *ch = &s->ch[i];
+        int err = e->scratch_err[i];
+        double t = e->scratch_t[i];
+        ch->started = err == 0 && !ch->unused;
+        ch->failing = 0;
+        ch->warned_fail = 0;
+        ch->warned_fault = 0;
+        ch->max_gap_s = 0;
+        ch->next_due = t + ch->period_s;
+        if (ch->unused)
+            continue;
+        if (err)
+            em_engine_warn(e, "%s %s: cannot read %s at the start (%s); not measured",
+                           ch->component, ch->device, ch->path, em_strerror(err));
+        else if (ch->kind == EM_CH_POWER)
+            /* Power holds from the window's start to the first reading. */
+            em_counter_start_power(&ch->ctr, e->scratch_raw[i], e->begin_mono);
+        else
+            em_counter_start(&ch->ctr, e->scratch_raw[i], t);
+    }
+}
+
+int em_engine_begin(struct em_engine *e, char *msg, size_t msgsz)
+{
+    pthread_mutex_lock(&e->lock);
+    if (e->running) {
+        pthread_mutex_unlock(&e->lock);
+        snprintf(msg, msgsz, "em_begin() called twice without em_end()");
+        return EM_ERR_STATE;
+    }
+    em_engine_clear_warnings(e);
+    e->begin_real = em_now_real_ns();
+    e->begin_mono = em_now_mono();
+    for (size_t k = 0; k < e->nsrc; k++) {
+        run_hook(e, &e->src[k], e->src[k].ops->begin, "start");
+        start_channels(e, &e->src[k]);
+    }
+    em_series_begin(e);
+    e->running = 1;
+    e->generation++;
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------ readings */
+
+/* Let each source that served c add what it knows beyond joules. */
+static int annotate_component(struct em_engine *e, struct em_readings *w, struct em_reading *c)
+{
+    for (size_t k = 0; k < e->nsrc; k++) {
+        struct em_source *s = &e->src[k];
+        int served = 0;
+        for (size_t i = 0; i < s->nch && !served; i++)
+            served =
+                !s->ch[i].unused && s->ch[i].started && strcmp(s->ch[i].component, c->name) == 0;
+        if (served && s->ops->annotate) {
+            int err = s->ops->annotate(s, c, w);
+            if (err)
+                return err;
+        }
+    }
+    return 0;
+}
+
+/* A counter that did not move in a window long enough that it should have:
+ * frozen (seen on virtual machines), never 0 J. */
+static int is_frozen(const struct em_channel *ch, double duration_s)
+{
+    return ch->kind == EM_CH_ENERGY && ch->frozen_s > 0 && ch->ctr.changes == 0 &&
+           ch->ctr.faults == 0 && ch->ctr.gap_s == 0 && duration_s >= ch->frozen_s;
+}
+
+/* One channel's device in c; 0, or EM_ERR_NOMEM. */
+static int add_channel(struct em_engine *e, struct em_readings *w, struct em_reading *c,
+                       const struct em_source *s, const struct em_channel *ch)
+{
+    if (!c->source && em_reading_set_source(c, s->ops->name))
+        return EM_ERR_NOMEM;
+    if (ch->ctr.gap_s > 0 || ch->ctr.faults > 0 || ch->ctr.late > 0) {
+        c->degraded = 1;
+        if (ch->ctr.gap_s > 0)
+            c->status = EM_STATUS_ESTIMATED;
+    }
+    if (em_reading_add_device(c, ch->device, em_counter_joules(&ch->ctr),
+                              em_counter_uncertainty(&ch->ctr)))
+        return EM_ERR_NOMEM;
+    if (w->sample_t &&
+        em_reading_set_device_series(w, c, &e->ser_j[ch->index * (EM_SERIES_MAX + 1)], 1))
+        return EM_ERR_NOMEM;
+    return 0;
+}
+
+/* Component c, which no channel serves, from a source that builds it
+ * itself (storage, the model): 1 when one did, 0 when none, or an error. */
+static int fill_component(struct em_engine *e, struct em_readings *w, struct em_reading *c)
+{
+    for (size_t k = 0; k < e->nsrc; k++) {
+        if (!e->src[k].ops->fill)
+            continue;
+        int rc = e->src[k].ops->fill(&e->src[k], c, w);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Fill one component of the window from every channel that serves it. */
+static int build_component(struct em_engine *e, struct em_readings *w, const char *name)
+{
+    struct em_reading *c = em_readings_add(w, name);
+    if (!c)
+        return EM_ERR_NOMEM;
+    size_t found = 0, started = 0, frozen = 0;
+    for (size_t k = 0; k < e->nsrc; k++) {
+        struct em_source *s = &e->src[k];
+        for (size_t i = 0; i < s->nch; i++) {
+            struct em_channel *ch = &s->ch[i];
+            if (ch->unused || strcmp(ch->component, name) != 0)
+                continue;
+            found++;
+            c->in_total = ch->in_total;
+            if (!ch->started)
+                continue;
+            if (is_frozen(ch, w->duration_s)) {
+                frozen++;
+                if (em_readings_warn(w,
+                                     "%s %s: %s did not change in %.3f s while power should "
+                                     "flow: a frozen counter, not counted",
+                                     ch->component, ch->device, ch->path, w->duration_s))
+                    return EM_ERR_NOMEM;
+                continue;
+            }
+            started++;
+            if (add_channel(e, w, c, s, ch))
+                return EM_ERR_NOMEM;
+        }
+    }
+    if (started > 0) {
+        /* A frozen device is missing from the sum: say the value is partial. */
+        if (frozen)
+            c->degraded = 1;
+        return annotate_component(e, w, c);
+    }
+    if (!found) {
+        int rc = fill_component(e, w, c);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
+    char *why = frozen  ? em_asprintf("every %s counter is frozen: it did not change in "
+                                       "%.3f s (seen on virtual machines); not reported as 0 J",
+                                      name, w->duration_s)
+                : found ? em_asprintf("no %s counter could be read at the start of the window "
+                                      "(see warnings)",
+                                      name)
+                        : em_probe_component_reason(e->probes, e->nsrc, name);
+    if (!why)
+        return EM_ERR_NOMEM;
+    int err = em_reading_set_unavailable(c, why);
+    free(why);
+    return err;
+}
+
+static int is_fixed(const char *name)
+{
+    for (size_t i = 0; i < N_FIXED; i++)
+        if (strcmp(fixed_components[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* The window's readings: the fixed components, the extras (psys, cpu-core,
+ * ...) once each in the order channels appear, then the warnings. */
+static int build_readings(struct em_engine *e, double end_mono, int64_t end_real,
+                          struct em_readings *w)
+{
+    int err = em_readings_init(w, e->cfg->label, e->cfg->include_idle);
+    w->start_ns = e->begin_real;
+    w->end_ns = end_real;
+    w->duration_s = end_mono - e->begin_mono;
+    if (!err && e->series_s > 0 && e->ser_n > 1)
+        err = em_readings_set_series(w, e->ser_t, e->ser_n - 1, e->series_s * e->ser_stride,
+                                     e->ser_stride);
+    for (size_t i = 0; i < N_FIXED && !err; i++)
+        err = build_component(e, w, fixed_components[i]);
+    for (size_t k = 0; k < e->nsrc && !err; k++)
+        for (size_t i = 0; i < e->src[k].nch && !err; i++) {
+            const char *name = e->src[k].ch[i].component;
+            if (!is_fixed(name) && !em_readings_find(w, name))
+                err = build_component(e, w, name);
+        }
+    for (size_t i = 0; i < e->nwarnings && !err; i++)
+        err = em_readings_warn(w, "%s", e->warnings[i]);
+    if (!err && e->dropped_warnings)
+        err = em_readings_warn(w, "%zu more warnings not shown", e->dropped_warnings);
+    if (err)
+        em_readings_free(w);
+    return err;
+}
+
+/* ------------------------------------------------------------------ end */
+
+/* The last reading of every started channel. */
+static void end_channels(struct em_engine *e)
+{
+    for (size_t k = 0; k < e->nsrc; k++) {
+        struct em_source *s = &e->src[k];
+        em_engine_read_source(e, s);
+        for (size_t i = 0; i < s->nch; i++)
+            if (s->ch[i].started)
+                em_engine_account(e, &s->ch[i], e->scratch_err[i], e->scratch_raw[i],
+                                  e->scratch_t[i], 1);
+    }
+}
+
+int em_engine_end(struct em_engine *e, struct em_readings *out, char *msg, size_t msgsz)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&e->lock);
+    if (!e->running) {
+        pthread_mutex_unlock(&e->lock);
+        snprintf(msg, msgsz, "em_end() called without em_begin()");
+        return EM_ERR_STATE;
+    }
+    end_channels(e);
+    /* The window ends with the last reading: end hooks (collecting maps,
+     * waiting for a GPU counter's next step) must not lengthen it. */
+    double end_mono = em_now_mono();
+    /* Power channels: the last reading holds up to the window's end. */
+    for (size_t k = 0; k < e->nsrc; k++)
+        for (size_t i = 0; i < e->src[k].nch; i++) {
+            struct em_channel *ch = &e->src[k].ch[i];
+            if (ch->started && ch->kind == EM_CH_POWER && !ch->failing)
+                em_counter_update_power(&ch->ctr, ch->ctr.last_raw, end_mono);
+        }
+    int64_t end_real = em_now_real_ns();
+    for (size_t k = 0; k < e->nsrc; k++)
+        run_hook(e, &e->src[k], e->src[k].ops->end, "end");
+    em_series_end(e, end_mono);
+    e->running = 0;
+    int err = build_readings(e, end_mono, end_real, out);
+    pthread_mutex_unlock(&e->lock);
+    if (err)
+        snprintf(msg, msgsz, "building the report: %s", em_strerror(err));
+    return err;
+}
