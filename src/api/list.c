@@ -3,7 +3,7 @@
  * method, whatever a meter's options would pick), the listing built from
  * the probes, and written as text or JSON. What `energymeter list` prints.
  */
-#include "config.h"
+#include "options.h"
 #include "core/source.h"
 #include "outputs/outputs.h"
 #include "report/listing.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "config.h"
+#include "options.h"
 #include "meter.h"
 #include "core/engine.h"
 #include "report/baseline.h"
@@ -40,14 +40,6 @@ static int set_error(em_meter *m, int err, const char *fmt, ...)
     vsnprintf(dst, sizeof m->errmsg, fmt, ap);
     va_end(ap);
     if (m)
-        em_log(&m->log, EM_LOG_ERROR, "%s", m->errmsg);
-    return err;
-}
-
-/* An error whose message a stage already wrote into m->errmsg: logged. */
-static int logged(em_meter *m, int err)
-{
-    if (err)
         em_log(&m->log, EM_LOG_ERROR, "%s", m->errmsg);
     return err;
 }
@@ -100,7 +92,10 @@ int em_begin(em_meter *m)
 {
     if (!m)
         return EM_ERR_INVALID;
-    return logged(m, em_engine_begin(m->engine, m->errmsg, sizeof m->errmsg));
+    int err = em_engine_begin(m->engine);
+    if (err == EM_ERR_STATE)
+        return set_error(m, err, "em_begin() called twice without em_end()");
+    return err;
 }
 
 int em_end(em_meter *m)
@@ -108,11 +103,11 @@ int em_end(em_meter *m)
     if (!m)
         return EM_ERR_INVALID;
     struct em_readings w;
-    int err = em_engine_end(m->engine, &w, m->errmsg, sizeof m->errmsg);
-    if (err)
-        return logged(m, err);
+    int err = em_engine_end(m->engine, &w);
+    if (err == EM_ERR_STATE)
+        return set_error(m, err, "em_end() called without em_begin()");
     struct em_report *r = NULL;
-    if ((err = em_report_build(&w, m->baseline, &r)) != 0)
+    if (err || (err = em_report_build(&w, m->baseline, &r)) != 0)
         return set_error(m, err, "building the report: %s", em_strerror(err));
     em_report_free(m->report);
     m->report = r;

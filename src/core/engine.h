@@ -6,8 +6,9 @@
  * em_engine_begin() and em_engine_end() only read each channel once, and
  * em_engine_end() hands over the window's readings.
  *
- * Errors are a negative EM_ERR_* with a message in msg that names what
- * failed; nothing is printed (warnings go to the logger).
+ * Errors are a negative EM_ERR_* (em_engine_new() also writes a message in
+ * msg that names what failed); nothing is printed (warnings go to the
+ * logger).
  */
 #ifndef EM_CORE_ENGINE_H
 #define EM_CORE_ENGINE_H
@@ -28,11 +29,10 @@ EM_INTERNAL int em_engine_new(const struct em_source_ops *const *table, const st
 EM_INTERNAL void em_engine_free(struct em_engine *e);
 
 /* Start a window: EM_ERR_STATE when one is running. */
-EM_INTERNAL int em_engine_begin(struct em_engine *e, char *msg, size_t msgsz);
+EM_INTERNAL int em_engine_begin(struct em_engine *e);
 /* End it: the window's readings into *out (initialised here; the caller
- * frees them, or hands them to em_report_build()). EM_ERR_STATE without
- * em_engine_begin(), EM_ERR_NOMEM. */
-EM_INTERNAL int em_engine_end(struct em_engine *e, struct em_readings *out, char *msg,
-                              size_t msgsz);
+ * frees them, or builds the report from them). EM_ERR_STATE when no window
+ * is running, EM_ERR_NOMEM. */
+EM_INTERNAL int em_engine_end(struct em_engine *e, struct em_readings *out);
 
 #endif

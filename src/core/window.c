@@ -50,12 +50,11 @@ static void start_channels(struct em_engine *e, struct em_source *s)
     }
 }
 
-int em_engine_begin(struct em_engine *e, char *msg, size_t msgsz)
+int em_engine_begin(struct em_engine *e)
 {
     pthread_mutex_lock(&e->lock);
     if (e->running) {
         pthread_mutex_unlock(&e->lock);
-        snprintf(msg, msgsz, "em_begin() called twice without em_end()");
         return EM_ERR_STATE;
     }
     em_engine_clear_warnings(e);
@@ -243,13 +242,12 @@ static void end_channels(struct em_engine *e)
     }
 }
 
-int em_engine_end(struct em_engine *e, struct em_readings *out, char *msg, size_t msgsz)
+int em_engine_end(struct em_engine *e, struct em_readings *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&e->lock);
     if (!e->running) {
         pthread_mutex_unlock(&e->lock);
-        snprintf(msg, msgsz, "em_end() called without em_begin()");
         return EM_ERR_STATE;
     }
     end_channels(e);
@@ -270,7 +268,5 @@ int em_engine_end(struct em_engine *e, struct em_readings *out, char *msg, size_
     e->running = 0;
     int err = build_readings(e, end_mono, end_real, out);
     pthread_mutex_unlock(&e->lock);
-    if (err)
-        snprintf(msg, msgsz, "building the report: %s", em_strerror(err));
     return err;
 }

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/config.h"
+#include "api/options.h"
 
 #define FAKEFS_PATH_MAX 1024
 #define FAKEFS_CLASS "sys/class/powercap"

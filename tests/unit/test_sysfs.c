@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "api/config.h"
+#include "api/options.h"
 #include "fakefs.h"
 #include "util/sysfs.h"
 

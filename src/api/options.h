@@ -1,6 +1,6 @@
-/* A meter's configuration from its options and the environment (config.c). */
-#ifndef EM_API_CONFIG_H
-#define EM_API_CONFIG_H
+/* A meter's configuration from its options and the environment (options.c). */
+#ifndef EM_API_OPTIONS_H
+#define EM_API_OPTIONS_H
 
 #include <stddef.h>
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "options.h"
 
 void em_options_init(em_options *opts)
 {
