@@ -27,20 +27,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rapl.h"
 #include "sources/sources.h"
 #include "util/sysfs.h"
 
 #define INTEL_POWER_UNIT 0x606
 #define INTEL_PKG_POWER_INFO 0x614
 #define AMD_POWER_UNIT 0xc0010299
-#define DEFAULT_MAX_POWER_W 1000.0
-#define FROZEN_AFTER_S 0.25
 #define MAX_CPUS 4096
 
 #define PERM_FIX "run as root (reading MSRs needs CAP_SYS_RAWIO)"
 
+/* One domain's energy register on this vendor's processors. */
 struct reg {
-    uint32_t addr;
+    uint32_t addr; /* 0: the vendor has none */
     const char *what;
     const char *component;
     int in_total;
@@ -48,16 +48,17 @@ struct reg {
     int once;     /* platform: one for the machine */
 };
 
-static const struct reg intel_regs[] = {
-    {0x611, "package", "cpu", 1, 0, 0},   {0x619, "dram", "dram", 1, 0, 0},
-    {0x639, "pp0", "cpu-core", 0, 0, 0},  {0x641, "pp1", "cpu-uncore", 0, 0, 0},
-    {0x64d, "platform", "psys", 0, 0, 1},
-};
-
-static const struct reg amd_regs[] = {
-    {0xc001029b, "package", "cpu", 1, 0, 0},
-    {0xc001029a, "core", "cpu-core", 0, 1, 0},
-};
+static struct reg reg_of(const struct em_rapl_domain *d, int amd)
+{
+    return (struct reg){
+        .addr = amd ? d->amd_msr : d->intel_msr,
+        .what = amd ? d->amd_name : d->intel_name,
+        .component = d->component,
+        .in_total = d->in_total,
+        .per_core = amd && d->amd_per_core,
+        .once = d->platform,
+    };
+}
 
 struct cpu {
     int id, pkg, core;
@@ -225,7 +226,7 @@ static int add_register(struct em_source *s, struct em_probe *probe, const char 
         return EM_ERR_NOMEM;
     }
     em_counter_init(&ch->ctr, unit, (uint64_t)1 << 32, max_w);
-    ch->frozen_s = FROZEN_AFTER_S;
+    ch->frozen_s = EM_RAPL_FROZEN_AFTER_S;
     return em_probe_add_zone(probe, name, r->component, device, path, NULL, NULL);
 }
 
@@ -242,7 +243,7 @@ static int read_units(const char *devdir, int cpu, int amd, double *unit, double
     if (!err) {
         unsigned esu = (unsigned)(v >> 8) & 0x1f, pu = (unsigned)v & 0xf;
         *unit = 1.0 / (double)(1u << esu);
-        *max_w = DEFAULT_MAX_POWER_W;
+        *max_w = EM_RAPL_DEFAULT_MAX_POWER_W;
         /* Intel states the package's thermal design power: twice it bounds bursts. */
         if (!amd && read_msr_fd(fd, INTEL_PKG_POWER_INFO, &info) == 0 && (info & 0x7fff))
             *max_w = 2.0 * (double)(info & 0x7fff) / (double)(1u << pu);
@@ -294,15 +295,14 @@ static int msr_probe(struct em_source *s, struct em_probe *probe)
         free(why);
         goto cleanup;
     }
-    const struct reg *regs = amd ? amd_regs : intel_regs;
-    size_t nregs =
-        amd ? sizeof amd_regs / sizeof *amd_regs : sizeof intel_regs / sizeof *intel_regs;
-    for (size_t r = 0; r < nregs && !err; r++)
-        for (size_t i = 0; i < n && !err; i++) {
-            if (!first_of(cpus, i, regs[r].per_core) || (regs[r].once && i > 0))
+    for (size_t k = 0; k < em_rapl_ndomains && !err; k++) {
+        struct reg r = reg_of(&em_rapl_domains[k], amd);
+        for (size_t i = 0; i < n && !err && r.addr; i++) {
+            if (!first_of(cpus, i, r.per_core) || (r.once && i > 0))
                 continue;
-            err = add_register(s, probe, devdir, &cpus[i], &regs[r], unit, max_w);
+            err = add_register(s, probe, devdir, &cpus[i], &r, unit, max_w);
         }
+    }
     if (!err && !probe->available)
         err = em_probe_set_reason(probe, "no RAPL energy register could be read", NULL);
 

@@ -22,30 +22,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "rapl.h"
 #include "sources/sources.h"
 #include "util/sysfs.h"
 
 #define PMU_DIR "/sys/bus/event_source/devices/power"
-/* Counters of a powered package change every millisecond or so. */
-#define FROZEN_AFTER_S 0.25
-#define DEFAULT_MAX_POWER_W 1000.0
 
 #define PERM_FIX                                                                                   \
     "run as root, or give energymeter CAP_PERFMON (setcap cap_perfmon+ep), or set "                \
     "kernel.perf_event_paranoid to 0 or less"
-
-struct event_kind {
-    const char *event; /* sysfs event name */
-    const char *component;
-    int in_total;
-    const char *device_fmt; /* with the package id */
-};
-
-static const struct event_kind kinds[] = {
-    {"energy-pkg", "cpu", 1, "package-%d"},        {"energy-ram", "dram", 1, "package-%d"},
-    {"energy-cores", "cpu-core", 0, "package-%d"}, {"energy-gpu", "cpu-uncore", 0, "package-%d"},
-    {"energy-psys", "psys", 0, "platform-%d"},
-};
 
 struct perf_priv {
     int *fds; /* one per channel */
@@ -141,28 +126,28 @@ static char *open_problem(int neg_errno, const char **fix)
 }
 
 static int add_event(struct em_source *s, struct em_probe *probe, const char *dir, int type,
-                     const int *cpus, size_t ncpus, const struct event_kind *k, int fake)
+                     const int *cpus, size_t ncpus, const struct em_rapl_domain *k, int fake)
 {
     uint64_t config = 0;
     double scale = 0;
-    int ev_err = read_event(dir, k->event, &config, &scale), err;
+    int ev_err = read_event(dir, k->perf_event, &config, &scale), err;
     if (ev_err == EM_ERR_NOT_FOUND) {
         /* This PMU has no such event. For the components in the total, say
          * so: it is why they are not measured here. */
         if (!k->in_total)
             return 0;
         char why[128];
-        snprintf(why, sizeof why, "the perf power PMU has no %s event", k->event);
-        return em_probe_add_zone(probe, k->event, k->component, NULL, dir, why, NULL);
+        snprintf(why, sizeof why, "the perf power PMU has no %s event", k->perf_event);
+        return em_probe_add_zone(probe, k->perf_event, k->component, NULL, dir, why, NULL);
     }
     for (size_t i = 0; i < ncpus; i++) {
         char device[EM_NAME_MAX], name[64], path[PATH_MAX + 64];
         const char *fix = NULL;
         char *problem = NULL;
         int pkg = package_of(s->cfg->sysfs_root, cpus[i]);
-        snprintf(device, sizeof device, k->device_fmt, pkg);
-        snprintf(name, sizeof name, "%s/cpu%d", k->event, cpus[i]);
-        snprintf(path, sizeof path, "%s/events/%s", dir, k->event);
+        em_rapl_device(k, pkg, device, sizeof device);
+        snprintf(name, sizeof name, "%s/cpu%d", k->perf_event, cpus[i]);
+        snprintf(path, sizeof path, "%s/events/%s", dir, k->perf_event);
         int fd = -1;
         if (ev_err)
             problem = em_asprintf("%s is malformed", path);
@@ -185,8 +170,8 @@ static int add_event(struct em_source *s, struct em_probe *probe, const char *di
                 return EM_ERR_NOMEM;
             }
             pp->fds[pp->nfds++] = fd;
-            em_counter_init(&ch->ctr, scale, 0, DEFAULT_MAX_POWER_W);
-            ch->frozen_s = FROZEN_AFTER_S;
+            em_counter_init(&ch->ctr, scale, 0, EM_RAPL_DEFAULT_MAX_POWER_W);
+            ch->frozen_s = EM_RAPL_FROZEN_AFTER_S;
         }
         err = em_probe_add_zone(probe, name, k->component, device, path, problem, fix);
         free(problem);
@@ -225,8 +210,8 @@ static int perf_probe(struct em_source *s, struct em_probe *probe)
         ncpus = 1;
     }
     int fake = s->cfg->sysfs_root[0] != '\0';
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        err = add_event(s, probe, dir, (int)type, cpus, ncpus, &kinds[k], fake);
+    for (size_t k = 0; k < em_rapl_ndomains; k++) {
+        err = add_event(s, probe, dir, (int)type, cpus, ncpus, &em_rapl_domains[k], fake);
         if (err)
             return err;
     }

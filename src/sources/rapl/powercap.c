@@ -18,20 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rapl.h"
 #include "sources/sources.h"
 #include "util/sysfs.h"
 
 #define POWERCAP_DIR "/sys/class/powercap"
-/* Used when a zone states no maximum power: high, so that the sampler reads
- * often enough and plausibility checks never reject real energy. */
-#define DEFAULT_MAX_POWER_W 1000.0
 /* The stated maximum is a limit the firmware enforces on average (PL1/PL2):
  * short bursts exceed it. */
 #define MAX_POWER_MARGIN 1.5
-/* RAPL counters update about every millisecond and a powered package or DRAM
- * never draws 0 W: no change at all in this long means a frozen counter (as
- * seen on virtual machines), not zero energy. */
-#define FROZEN_AFTER_S 0.25
 
 #define PERM_FIX                                                                                   \
     "run as root, or give one dedicated group read access to the energy_uj files only "            \
@@ -98,37 +92,27 @@ static const struct zone *find_parent(const struct zone *zs, size_t n, const str
     return NULL;
 }
 
-/* Map a zone to its report component and device; 0 when it is not one we use. */
-static int classify(const struct zone *zs, size_t n, const struct zone *z, const char **component,
-                    char *device, size_t devsz, int *in_total)
+/* The domain of a zone (NULL when it is not one we use) and its device: a
+ * package zone is its own device; a subzone is its package's (by name, or
+ * by number when the parent is not a package: "dram-N" for DRAM); psys is
+ * the platform's. */
+static const struct em_rapl_domain *classify(const struct zone *zs, size_t n, const struct zone *z,
+                                             char *device, size_t devsz)
 {
+    const struct em_rapl_domain *d = em_rapl_powercap_domain(z->name, z->sub < 0);
+    if (!d)
+        return NULL;
     const struct zone *parent = z->sub >= 0 ? find_parent(zs, n, z) : z;
     const char *pkgname = parent && strncmp(parent->name, "package-", 8) == 0 ? parent->name : NULL;
-    *in_total = 0;
-    if (z->sub < 0 && strncmp(z->name, "package-", 8) == 0) {
-        *component = "cpu";
-        *in_total = 1;
-        copy_name(device, devsz, z->name);
-    } else if (strcmp(z->name, "dram") == 0) {
-        *component = "dram";
-        *in_total = 1;
-        if (pkgname)
-            copy_name(device, devsz, pkgname);
-        else
-            snprintf(device, devsz, "dram-%d", z->pkg);
-    } else if (strcmp(z->name, "core") == 0 || strcmp(z->name, "uncore") == 0) {
-        *component = strcmp(z->name, "core") == 0 ? "cpu-core" : "cpu-uncore";
-        if (pkgname)
-            copy_name(device, devsz, pkgname);
-        else
-            snprintf(device, devsz, "package-%d", z->pkg);
-    } else if (strcmp(z->name, "psys") == 0) {
-        *component = "psys";
-        snprintf(device, devsz, "platform-%d", z->pkg);
-    } else {
-        return 0;
-    }
-    return 1;
+    if (d->platform)
+        em_rapl_device(d, z->pkg, device, devsz);
+    else if (pkgname)
+        copy_name(device, devsz, pkgname);
+    else if (strcmp(d->component, "dram") == 0)
+        snprintf(device, devsz, "dram-%d", z->pkg);
+    else
+        em_rapl_device(d, z->pkg, device, devsz);
+    return d;
 }
 
 static double zone_max_power(const char *dir)
@@ -143,7 +127,7 @@ static double zone_max_power(const char *dir)
         if (em_read_u64(path, &uw) == 0 && uw > 0 && (double)uw / 1e6 > best)
             best = (double)uw / 1e6;
     }
-    return best > 0 ? best * MAX_POWER_MARGIN : DEFAULT_MAX_POWER_W;
+    return best > 0 ? best * MAX_POWER_MARGIN : EM_RAPL_DEFAULT_MAX_POWER_W;
 }
 
 /* Why a zone's file cannot be used, as a malloc'd message; NULL when it can. */
@@ -184,7 +168,7 @@ static int add_zone(struct em_source *s, struct em_probe *probe, const struct zo
     char dir[PATH_MAX], epath[PATH_MAX + 32], rpath[PATH_MAX + 32], device[EM_NAME_MAX];
     const char *component = NULL, *fix = NULL;
     char *problem = NULL;
-    int in_total, usable = 0, err = 0;
+    int usable = 0, err = 0;
 
     if (snprintf(dir, sizeof dir, "%s/%s", classdir, z->entry) >= (int)sizeof dir)
         return em_probe_add_zone(probe, z->entry, NULL, NULL, NULL, "path too long", NULL);
@@ -193,10 +177,12 @@ static int add_zone(struct em_source *s, struct em_probe *probe, const struct zo
         snprintf(rpath, sizeof rpath, "%s/max_energy_range_uj", dir) < 0)
         return EM_ERR_INVALID;
 
-    if (!classify(zs, n, z, &component, device, sizeof device, &in_total)) {
+    const struct em_rapl_domain *dom = classify(zs, n, z, device, sizeof device);
+    if (!dom) {
         problem = em_asprintf("zone '%s' is not a domain energymeter knows", z->name);
         goto record;
     }
+    component = dom->component;
     if (is_duplicate_mmio(zs, n, z)) {
         problem = em_asprintf("duplicate of the MSR zone of the same name; not counted twice");
         goto record;
@@ -217,12 +203,12 @@ static int add_zone(struct em_source *s, struct em_probe *probe, const struct zo
         problem = em_asprintf("%s is out of range", rpath);
         goto record;
     }
-    struct em_channel *ch = em_source_add_channel(s, component, device, epath, in_total);
+    struct em_channel *ch = em_source_add_channel(s, component, device, epath, dom->in_total);
     if (!ch)
         return EM_ERR_NOMEM;
     /* energy_uj runs from 0 to max_energy_range_uj inclusive, then wraps. */
     em_counter_init(&ch->ctr, 1e-6, range + 1, zone_max_power(dir));
-    ch->frozen_s = FROZEN_AFTER_S;
+    ch->frozen_s = EM_RAPL_FROZEN_AFTER_S;
     usable = 1;
 
 record:
