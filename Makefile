@@ -64,7 +64,8 @@ endif
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all deps run run-now test test-now unit pytest check-asan check-valgrind bench bench-now install \
+.PHONY: all deps run run-now test test-now unit pytest check-asan check-valgrind check-includes bench \
+        bench-now install \
         uninstall clean format \
         format-check
 
@@ -169,7 +170,12 @@ check-valgrind: $(UNIT_BINS) $(TEST_DEPS)
 	  --errors-for-leak-kinds=definite,indirect ./$(BUILD)/energymeter serve --listen 127.0.0.1:0 \
 	  --interval 100 --duration 0.5
 
-test-now: all format-check unit pytest pytest-python check-asan check-valgrind
+# The layout's include rule (docs/ARCHITECTURE.md), and that the check catches each kind of break.
+check-includes:
+	$(Q)$(PYTHON) tests/check_includes.py --self-test
+	$(Q)$(PYTHON) tests/check_includes.py
+
+test-now: all format-check check-includes unit pytest pytest-python check-asan check-valgrind
 	@echo "make test: all test suites passed"
 
 bench-now: all $(BENCH_BINS) $(BENCH_DEPS)

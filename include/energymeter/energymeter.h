@@ -37,6 +37,11 @@ EM_API const char *em_version(void);
 
 /* ------------------------------------------------------------------ errors */
 
+/*
+ * Append only, never renumber: programs built against an older header, and
+ * the Python package, compare these values. A new code takes the next
+ * negative number and a line in em_strerror().
+ */
 enum em_error {
     EM_OK = 0,
     EM_ERR_INVALID = -1,     /* invalid argument or option */
