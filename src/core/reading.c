@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const em_fixed_components[EM_NFIXED] = {"cpu", "dram", "gpu", "disk"};
+
 int em_readings_init(struct em_readings *w, const char *label, int include_idle)
 {
     memset(w, 0, sizeof *w);

@@ -60,6 +60,11 @@ struct em_readings {
     unsigned series_downsampled_by;
 };
 
+/* The components every report has, in this order (then extras such as psys,
+ * in the order channels name them). */
+#define EM_NFIXED 4
+EM_INTERNAL extern const char *const em_fixed_components[EM_NFIXED];
+
 /* An empty window (label copied; NULL: none). EM_ERR_NOMEM. */
 EM_INTERNAL int em_readings_init(struct em_readings *w, const char *label, int include_idle);
 /* Free what w holds and leave it empty. */

@@ -10,9 +10,6 @@
 
 #include "engine_state.h"
 
-static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
-#define N_FIXED (sizeof fixed_components / sizeof fixed_components[0])
-
 /* A source's begin or end hook, if it has one; a failure is a warning. */
 static void run_hook(struct em_engine *e, struct em_source *s, int (*hook)(struct em_source *),
                      const char *what)
@@ -192,8 +189,8 @@ static int build_component(struct em_engine *e, struct em_readings *w, const cha
 
 static int is_fixed(const char *name)
 {
-    for (size_t i = 0; i < N_FIXED; i++)
-        if (strcmp(fixed_components[i], name) == 0)
+    for (size_t i = 0; i < EM_NFIXED; i++)
+        if (strcmp(em_fixed_components[i], name) == 0)
             return 1;
     return 0;
 }
@@ -210,8 +207,8 @@ static int build_readings(struct em_engine *e, double end_mono, int64_t end_real
     if (!err && e->series_s > 0 && e->ser_n > 1)
         err = em_readings_set_series(w, e->ser_t, e->ser_n - 1, e->series_s * e->ser_stride,
                                      e->ser_stride);
-    for (size_t i = 0; i < N_FIXED && !err; i++)
-        err = build_component(e, w, fixed_components[i]);
+    for (size_t i = 0; i < EM_NFIXED && !err; i++)
+        err = build_component(e, w, em_fixed_components[i]);
     for (size_t k = 0; k < e->nsrc && !err; k++)
         for (size_t i = 0; i < e->src[k].nch && !err; i++) {
             const char *name = e->src[k].ch[i].component;

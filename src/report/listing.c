@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const fixed_components[] = {"cpu", "dram", "gpu", "disk"};
-
 /* The source whose channels serve component, or NULL. */
 static const struct em_source *serving(const struct em_source *src, size_t n, const char *component)
 {
@@ -39,8 +37,8 @@ static long window_source(const struct em_source *src, const struct em_probe *pr
 /* Components in report order: the fixed four, then extras as channels name them. */
 static void add_names(struct em_listing *l, const struct em_source *src, size_t n)
 {
-    for (size_t i = 0; i < 4; i++)
-        l->comps[l->ncomps++].name = fixed_components[i];
+    for (size_t i = 0; i < EM_NFIXED; i++)
+        l->comps[l->ncomps++].name = em_fixed_components[i];
     for (size_t k = 0; k < n; k++)
         for (size_t i = 0; i < src[k].nch && l->ncomps < EM_LISTING_MAX_COMPONENTS; i++) {
             const char *c = src[k].ch[i].component;
