@@ -18,8 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "commands.h"
 #include "energymeter/energymeter.h"
+#include "options.h"
+#include "windows.h"
 
 enum mode { MODE_TABLE, MODE_CSV, MODE_JSON };
 
@@ -72,8 +74,7 @@ static int parse_args(int argc, char **argv, struct monitor_args *a)
     int c, chosen = 0;
     a->interval_ms = 1000;
     a->duration_s = 0;
-    opterr = 0;
-    optind = 1;
+    options_reset();
     while ((c = getopt_long(argc, argv, ":i:d:jh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
@@ -104,9 +105,9 @@ static int parse_args(int argc, char **argv, struct monitor_args *a)
         }
     }
     if (optind < argc)
-        return usage_error("monitor ", "monitor: unexpected argument '%s'", argv[optind]);
+        return operand_error("monitor", argv);
     if (chosen > 1)
-        return usage_error("monitor ", "monitor: choose one of --json, --csv and --table");
+        return usage_error("monitor", "choose one of --json, --csv and --table");
     if (!chosen)
         a->mode = isatty(STDOUT_FILENO) ? MODE_TABLE : MODE_CSV;
     return 0;
@@ -381,10 +382,8 @@ int cmd_monitor(int argc, char **argv)
     em_options_init(&opts);
     opts.disk_scope = EM_DISK_SCOPE_SYSTEM;
     em_meter *m = NULL;
-    if (em_meter_new(&opts, &m)) {
-        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(NULL));
-        return 1;
-    }
+    if (em_meter_new(&opts, &m))
+        return meter_error(NULL);
 
     struct monitor_ctx x = {.a = &a, .out = stdout};
     if (a.mode == MODE_TABLE) {

@@ -23,8 +23,10 @@
 
 #include <microhttpd.h>
 
-#include "cli.h"
+#include "commands.h"
 #include "energymeter/energymeter.h"
+#include "options.h"
+#include "windows.h"
 
 #define DEFAULT_PORT "9955"
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -108,14 +110,13 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
     snprintf(a->port, sizeof a->port, "%s", DEFAULT_PORT);
     a->interval_ms = 1000;
     a->duration_s = 0;
-    opterr = 0;
-    optind = 1;
+    options_reset();
     while ((c = getopt_long(argc, argv, ":l:i:d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
             if (parse_listen(optarg, a))
-                return usage_error("serve ",
-                                   "serve: --listen wants ADDR:PORT (PORT 0-65535, an IPv6 "
+                return usage_error("serve",
+                                   "--listen wants ADDR:PORT (PORT 0-65535, an IPv6 "
                                    "address in brackets), not '%s'",
                                    optarg);
             break;
@@ -135,7 +136,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
         }
     }
     if (optind < argc)
-        return usage_error("serve ", "serve: unexpected argument '%s'", argv[optind]);
+        return operand_error("serve", argv);
     return 0;
 }
 
@@ -288,7 +289,7 @@ int cmd_serve(int argc, char **argv)
     opts.disk_scope = EM_DISK_SCOPE_SYSTEM;
     opts.label = "energymeter serve";
     if (em_meter_new(&opts, &m)) {
-        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(NULL));
+        meter_error(NULL);
         goto cleanup;
     }
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
@@ -324,7 +325,8 @@ cleanup:
 
 #else /* EM_NO_SERVE: a CLI built without libmicrohttpd (make NO_SERVE=1) */
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 
 void help_serve(FILE *f)
 {

@@ -16,12 +16,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "commands.h"
 #include "energymeter/energymeter.h"
+#include "options.h"
 
 static volatile sig_atomic_t child_pid;
 
 #define DEFAULT_GPU_SETTLE_MS 150
+
+/* Exit status when the command cannot be run (like a shell). */
+#define EXIT_NOEXEC 127
 
 static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 #define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
@@ -131,217 +135,258 @@ static int valid_disk_power(const char *s)
     return parse_nonneg_double(active, &w) == 0 && parse_nonneg_double(c2 + 1, &w) == 0;
 }
 
+/* The long options without a short form. */
+enum {
+    OPT_CSV = 256,
+    OPT_LABEL,
+    OPT_INTERVAL,
+    OPT_PLOT,
+    OPT_IDLE,
+    OPT_SPEED,
+    OPT_ACTIVE,
+    OPT_IDLEP,
+    OPT_GPU,
+    OPT_SETTLE,
+    OPT_SCOPE,
+    OPT_DTIME,
+    OPT_DPOWER,
+    OPT_NODISK,
+    OPT_NOBPF,
+    OPT_NOEST,
+    OPT_TDP,
+    OPT_CPUIDLE,
+    OPT_BASELINE,
+    OPT_BASEFILE,
+    OPT_NOBASE
+};
+
+static const struct option longopts[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"json", no_argument, NULL, 'j'},
+    {"csv", no_argument, NULL, OPT_CSV},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"plot", required_argument, NULL, OPT_PLOT},
+    {"include-idle", no_argument, NULL, OPT_IDLE},
+    {"disk-avg-speed", required_argument, NULL, OPT_SPEED},
+    {"disk-active-power", required_argument, NULL, OPT_ACTIVE},
+    {"disk-idle-power", required_argument, NULL, OPT_IDLEP},
+    {"gpu", required_argument, NULL, OPT_GPU},
+    {"gpu-settle", required_argument, NULL, OPT_SETTLE},
+    {"disk-scope", required_argument, NULL, OPT_SCOPE},
+    {"disk-time", required_argument, NULL, OPT_DTIME},
+    {"disk-power", required_argument, NULL, OPT_DPOWER},
+    {"ignore-disk", no_argument, NULL, OPT_NODISK},
+    {"no-bpf", no_argument, NULL, OPT_NOBPF},
+    {"no-estimates", no_argument, NULL, OPT_NOEST},
+    {"cpu-tdp", required_argument, NULL, OPT_TDP},
+    {"cpu-idle", required_argument, NULL, OPT_CPUIDLE},
+    {"baseline", required_argument, NULL, OPT_BASELINE},
+    {"baseline-file", required_argument, NULL, OPT_BASEFILE},
+    {"no-baseline", no_argument, NULL, OPT_NOBASE},
+    {"help", no_argument, NULL, 'h'},
+    {0, 0, 0, 0},
+};
+
+/*
+ * The options are set by one function per group, as in the help. Each takes
+ * what getopt_long() returned and its value, and returns 0 when it took the
+ * option, the exit status of a usage error it printed, or NOT_MINE for an
+ * option of another group.
+ */
+#define NOT_MINE (-2)
+
+/* arg is first (*which = 0) or second (1): 0, or the usage error. */
+static int pick(const char *opt, const char *arg, const char *first, const char *second, int *which)
+{
+    if (strcmp(arg, first) != 0 && strcmp(arg, second) != 0)
+        return usage_error("stat", "%s is '%s' or '%s', not '%s'", opt, first, second, arg);
+    *which = strcmp(arg, second) == 0;
+    return 0;
+}
+
+/* -o, --json, --csv, --label, --plot. */
+static int output_option(struct stat_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case 'o':
+        a->output = arg;
+        return 0;
+    case 'j':
+        a->format = EM_FORMAT_JSON;
+        return 0;
+    case OPT_CSV:
+        a->format = EM_FORMAT_CSV;
+        return 0;
+    case OPT_LABEL:
+        a->opts.label = arg;
+        return 0;
+    case OPT_PLOT:
+        if (!*arg)
+            return usage_error("stat", "--plot wants a file name (e.g. run.svg)");
+        a->plot = arg;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* --interval, --gpu, --gpu-settle. */
+static int series_gpu_option(struct stat_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_INTERVAL:
+        return parse_interval("stat", arg, 1, &a->opts.interval_ms);
+    case OPT_GPU:
+        if (!valid_gpu_list(arg))
+            return usage_error(
+                "stat", "--gpu wants GPU indexes separated by commas (e.g. 0,2), not '%s'", arg);
+        a->opts.gpu_list = arg;
+        return 0;
+    case OPT_SETTLE:
+        return parse_ms("stat", "--gpu-settle", arg, 0, 10000, &a->opts.gpu_settle_ms);
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* --disk-power DEV:A:I, appended to the ones before. */
+static int add_disk_power(struct stat_args *a, const char *arg)
+{
+    if (!valid_disk_power(arg) || strlen(a->disk_power) + strlen(arg) + 2 > sizeof a->disk_power)
+        return usage_error(
+            "stat", "--disk-power wants DEV:ACTIVE_W:IDLE_W (e.g. nvme0n1:6:1.4), not '%s'", arg);
+    if (a->disk_power[0])
+        strcat(a->disk_power, ",");
+    strcat(a->disk_power, arg);
+    a->opts.disk_power = a->disk_power;
+    return 0;
+}
+
+/* The disk model and the storage sources. */
+static int disk_option(struct stat_args *a, int c, const char *arg)
+{
+    em_options *o = &a->opts;
+    int k;
+    switch (c) {
+    case OPT_IDLE:
+        o->include_idle = 1;
+        return 0;
+    case OPT_SPEED:
+        return parse_amount("stat", "--disk-avg-speed", arg, "bytes per second", 1,
+                            &o->disk_avg_speed);
+    case OPT_ACTIVE:
+        return parse_amount("stat", "--disk-active-power", arg, "watts", 0, &o->disk_active_power);
+    case OPT_IDLEP:
+        return parse_amount("stat", "--disk-idle-power", arg, "watts", 0, &o->disk_idle_power);
+    case OPT_DPOWER:
+        return add_disk_power(a, arg);
+    case OPT_SCOPE:
+        if (pick("--disk-scope", arg, "tree", "system", &k))
+            return EXIT_USAGE;
+        o->disk_scope = k ? EM_DISK_SCOPE_SYSTEM : EM_DISK_SCOPE_TREE;
+        return 0;
+    case OPT_DTIME:
+        if (pick("--disk-time", arg, "busy", "bytes", &k))
+            return EXIT_USAGE;
+        o->disk_time = k ? EM_DISK_TIME_BYTES : EM_DISK_TIME_BUSY;
+        return 0;
+    case OPT_NODISK:
+        o->ignore_disk = 1;
+        return 0;
+    case OPT_NOBPF:
+        o->no_bpf = 1;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* --baseline, --baseline-file, --no-baseline. */
+static int baseline_option(struct stat_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_BASELINE:
+        return parse_seconds("stat", "--baseline", arg, 0.1, 3600, &a->baseline_s);
+    case OPT_BASEFILE:
+        a->baseline_file = arg;
+        return 0;
+    case OPT_NOBASE:
+        a->no_baseline = 1;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* --no-estimates and the CPU model. */
+static int estimate_option(struct stat_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_NOEST:
+        a->opts.no_estimates = 1;
+        return 0;
+    case OPT_TDP:
+        return parse_amount("stat", "--cpu-tdp", arg, "watts", 1, &a->opts.cpu_tdp_w);
+    case OPT_CPUIDLE:
+        return parse_amount("stat", "--cpu-idle", arg, "watts", 0, &a->opts.cpu_idle_w);
+    default:
+        return NOT_MINE;
+    }
+}
+
+static int (*const option_groups[])(struct stat_args *a, int c, const char *arg) = {
+    output_option, series_gpu_option, disk_option, baseline_option, estimate_option,
+};
+
+/* What each option allows alone but not together with another. */
+static int check_combinations(const struct stat_args *a)
+{
+    const em_options *o = &a->opts;
+    if ((a->baseline_s > 0) + (a->baseline_file != NULL) + a->no_baseline > 1)
+        return usage_error("stat", "--baseline, --baseline-file and --no-baseline "
+                                   "exclude each other");
+    if (o->cpu_idle_w > 0 && !(o->cpu_tdp_w > 0))
+        return usage_error("stat", "--cpu-idle needs --cpu-tdp");
+    if (o->cpu_tdp_w > 0 && o->cpu_idle_w > o->cpu_tdp_w)
+        return usage_error("stat", "--cpu-idle cannot exceed --cpu-tdp");
+    if (o->disk_time == EM_DISK_TIME_BYTES && !(o->disk_avg_speed > 0))
+        return usage_error("stat", "--disk-time bytes needs --disk-avg-speed");
+    return 0;
+}
+
+/* 0 to go on, -1 after --help, else the exit status of a usage error. */
 static int parse_args(int argc, char **argv, struct stat_args *a)
 {
-    enum {
-        OPT_CSV = 256,
-        OPT_LABEL,
-        OPT_INTERVAL,
-        OPT_PLOT,
-        OPT_IDLE,
-        OPT_SPEED,
-        OPT_ACTIVE,
-        OPT_IDLEP,
-        OPT_GPU,
-        OPT_SETTLE,
-        OPT_SCOPE,
-        OPT_DTIME,
-        OPT_DPOWER,
-        OPT_NODISK,
-        OPT_NOBPF,
-        OPT_NOEST,
-        OPT_TDP,
-        OPT_CPUIDLE,
-        OPT_BASELINE,
-        OPT_BASEFILE,
-        OPT_NOBASE
-    };
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"json", no_argument, NULL, 'j'},
-        {"csv", no_argument, NULL, OPT_CSV},
-        {"label", required_argument, NULL, OPT_LABEL},
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        {"plot", required_argument, NULL, OPT_PLOT},
-        {"include-idle", no_argument, NULL, OPT_IDLE},
-        {"disk-avg-speed", required_argument, NULL, OPT_SPEED},
-        {"disk-active-power", required_argument, NULL, OPT_ACTIVE},
-        {"disk-idle-power", required_argument, NULL, OPT_IDLEP},
-        {"gpu", required_argument, NULL, OPT_GPU},
-        {"gpu-settle", required_argument, NULL, OPT_SETTLE},
-        {"disk-scope", required_argument, NULL, OPT_SCOPE},
-        {"disk-time", required_argument, NULL, OPT_DTIME},
-        {"disk-power", required_argument, NULL, OPT_DPOWER},
-        {"ignore-disk", no_argument, NULL, OPT_NODISK},
-        {"no-bpf", no_argument, NULL, OPT_NOBPF},
-        {"no-estimates", no_argument, NULL, OPT_NOEST},
-        {"cpu-tdp", required_argument, NULL, OPT_TDP},
-        {"cpu-idle", required_argument, NULL, OPT_CPUIDLE},
-        {"baseline", required_argument, NULL, OPT_BASELINE},
-        {"baseline-file", required_argument, NULL, OPT_BASEFILE},
-        {"no-baseline", no_argument, NULL, OPT_NOBASE},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    int c;
-    unsigned ms;
+    int c, rc;
     em_options_init(&a->opts);
     /* stat's windows are whole commands: waiting up to 150 ms at the end for
      * the GPU energy counter's next step costs little and makes the end exact. */
     a->opts.gpu_settle_ms = DEFAULT_GPU_SETTLE_MS;
     a->format = EM_FORMAT_TEXT;
-    opterr = 0;
-    optind = 1;
+    options_reset();
     /* '+': stop at the first non-option, which starts the command. */
     while ((c = getopt_long(argc, argv, "+:o:jh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            a->output = optarg;
-            break;
-        case 'j':
-            a->format = EM_FORMAT_JSON;
-            break;
-        case OPT_CSV:
-            a->format = EM_FORMAT_CSV;
-            break;
-        case OPT_LABEL:
-            a->opts.label = optarg;
-            break;
-        case OPT_INTERVAL:
-            if (parse_uint(optarg, 3600000, &ms) || ms == 0)
-                return usage_error("stat ",
-                                   "stat: --interval wants milliseconds from 1 to "
-                                   "3600000, not '%s'",
-                                   optarg);
-            a->opts.interval_ms = ms;
-            break;
-        case OPT_PLOT:
-            if (!*optarg)
-                return usage_error("stat ", "stat: --plot wants a file name (e.g. run.svg)");
-            a->plot = optarg;
-            break;
-        case OPT_IDLE:
-            a->opts.include_idle = 1;
-            break;
-        case OPT_SPEED:
-            if (parse_nonneg_double(optarg, &a->opts.disk_avg_speed) || a->opts.disk_avg_speed == 0)
-                return usage_error("stat ",
-                                   "stat: --disk-avg-speed wants bytes per second "
-                                   "> 0, not '%s'",
-                                   optarg);
-            break;
-        case OPT_ACTIVE:
-            if (parse_nonneg_double(optarg, &a->opts.disk_active_power))
-                return usage_error("stat ",
-                                   "stat: --disk-active-power wants watts >= 0, not "
-                                   "'%s'",
-                                   optarg);
-            break;
-        case OPT_IDLEP:
-            if (parse_nonneg_double(optarg, &a->opts.disk_idle_power))
-                return usage_error("stat ",
-                                   "stat: --disk-idle-power wants watts >= 0, not "
-                                   "'%s'",
-                                   optarg);
-            break;
-        case OPT_GPU:
-            if (!valid_gpu_list(optarg))
-                return usage_error("stat ",
-                                   "stat: --gpu wants GPU indexes separated by commas "
-                                   "(e.g. 0,2), not '%s'",
-                                   optarg);
-            a->opts.gpu_list = optarg;
-            break;
-        case OPT_SETTLE:
-            if (parse_uint(optarg, 10000, &ms))
-                return usage_error("stat ",
-                                   "stat: --gpu-settle wants milliseconds from 0 to 10000, "
-                                   "not '%s'",
-                                   optarg);
-            a->opts.gpu_settle_ms = ms;
-            break;
-        case OPT_SCOPE:
-            if (strcmp(optarg, "tree") == 0)
-                a->opts.disk_scope = EM_DISK_SCOPE_TREE;
-            else if (strcmp(optarg, "system") == 0)
-                a->opts.disk_scope = EM_DISK_SCOPE_SYSTEM;
-            else
-                return usage_error("stat ", "stat: --disk-scope is 'tree' or 'system', not '%s'",
-                                   optarg);
-            break;
-        case OPT_DTIME:
-            if (strcmp(optarg, "busy") == 0)
-                a->opts.disk_time = EM_DISK_TIME_BUSY;
-            else if (strcmp(optarg, "bytes") == 0)
-                a->opts.disk_time = EM_DISK_TIME_BYTES;
-            else
-                return usage_error("stat ", "stat: --disk-time is 'busy' or 'bytes', not '%s'",
-                                   optarg);
-            break;
-        case OPT_DPOWER:
-            if (!valid_disk_power(optarg) ||
-                strlen(a->disk_power) + strlen(optarg) + 2 > sizeof a->disk_power)
-                return usage_error("stat ",
-                                   "stat: --disk-power wants DEV:ACTIVE_W:IDLE_W (e.g. "
-                                   "nvme0n1:6:1.4), not '%s'",
-                                   optarg);
-            if (a->disk_power[0])
-                strcat(a->disk_power, ",");
-            strcat(a->disk_power, optarg);
-            a->opts.disk_power = a->disk_power;
-            break;
-        case OPT_NODISK:
-            a->opts.ignore_disk = 1;
-            break;
-        case OPT_BASELINE:
-            if (parse_nonneg_double(optarg, &a->baseline_s) || a->baseline_s < 0.1 ||
-                a->baseline_s > 3600)
-                return usage_error(
-                    "stat ", "stat: --baseline wants seconds from 0.1 to 3600, not '%s'", optarg);
-            break;
-        case OPT_BASEFILE:
-            a->baseline_file = optarg;
-            break;
-        case OPT_NOBASE:
-            a->no_baseline = 1;
-            break;
-        case OPT_NOEST:
-            a->opts.no_estimates = 1;
-            break;
-        case OPT_TDP:
-            if (parse_nonneg_double(optarg, &a->opts.cpu_tdp_w) || a->opts.cpu_tdp_w == 0)
-                return usage_error("stat ", "stat: --cpu-tdp wants watts > 0, not '%s'", optarg);
-            break;
-        case OPT_CPUIDLE:
-            if (parse_nonneg_double(optarg, &a->opts.cpu_idle_w))
-                return usage_error("stat ", "stat: --cpu-idle wants watts >= 0, not '%s'", optarg);
-            break;
-        case OPT_NOBPF:
-            a->opts.no_bpf = 1;
-            break;
-        case 'h':
+        rc = NOT_MINE;
+        for (size_t i = 0; rc == NOT_MINE && i < sizeof option_groups / sizeof *option_groups; i++)
+            rc = option_groups[i](a, c, optarg);
+        if (rc == NOT_MINE && c == 'h') {
             help_stat(stdout);
             return -1;
-        default:
-            return option_error("stat", c, argv);
         }
+        if (rc == NOT_MINE)
+            return option_error("stat", c, argv);
+        if (rc)
+            return rc;
     }
-    if ((a->baseline_s > 0) + (a->baseline_file != NULL) + a->no_baseline > 1)
-        return usage_error("stat ", "stat: --baseline, --baseline-file and --no-baseline "
-                                    "exclude each other");
-    if (a->opts.cpu_idle_w > 0 && !(a->opts.cpu_tdp_w > 0))
-        return usage_error("stat ", "stat: --cpu-idle needs --cpu-tdp");
-    if (a->opts.cpu_tdp_w > 0 && a->opts.cpu_idle_w > a->opts.cpu_tdp_w)
-        return usage_error("stat ", "stat: --cpu-idle cannot exceed --cpu-tdp");
-    if (a->opts.disk_time == EM_DISK_TIME_BYTES && !(a->opts.disk_avg_speed > 0))
-        return usage_error("stat ", "stat: --disk-time bytes needs --disk-avg-speed");
+    if ((rc = check_combinations(a)))
+        return rc;
     if (optind >= argc)
-        return usage_error("stat ", "stat: no command given (energymeter stat -- CMD ARGS...)");
+        return usage_error("stat", "no command given (energymeter stat -- CMD ARGS...)");
     a->cmd = argv + optind;
     return 0;
 }
 
-/* Start cmd; its exec failure comes back through a close-on-exec pipe. */
 /* The idle baseline: measured now, loaded from a file, or the default one
  * when it exists. Nonzero when energymeter should stop. */
 static int use_baseline(const struct stat_args *a, em_meter *m)
@@ -349,18 +394,10 @@ static int use_baseline(const struct stat_args *a, em_meter *m)
     if (a->baseline_s > 0) {
         fprintf(stderr, "energymeter: measuring idle power for %g s before the command\n",
                 a->baseline_s);
-        if (em_meter_calibrate(m, a->baseline_s)) {
-            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-            return 1;
-        }
-        return 0;
+        return em_meter_calibrate(m, a->baseline_s) ? meter_error(m) : 0;
     }
     if (a->baseline_file) {
-        if (em_meter_load_baseline(m, a->baseline_file)) {
-            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-            return 1;
-        }
-        return 0;
+        return em_meter_load_baseline(m, a->baseline_file) ? meter_error(m) : 0;
     }
     if (!a->no_baseline) {
         int err = em_meter_load_baseline(m, NULL);
@@ -370,6 +407,7 @@ static int use_baseline(const struct stat_args *a, em_meter *m)
     return 0;
 }
 
+/* Start cmd; its exec failure comes back through a close-on-exec pipe. */
 static pid_t spawn(char **cmd, int *exec_errno)
 {
     int pfd[2];
@@ -446,6 +484,71 @@ static int wait_child(pid_t pid)
     return WEXITSTATUS(status);
 }
 
+/* Block the forwarded signals, so that none is lost before the command
+ * exists (the mask to restore goes to *old), and forward them from then on. */
+static void forward_signals(sigset_t *old)
+{
+    sigset_t block;
+    sigemptyset(&block);
+    for (size_t i = 0; i < N_FORWARDED; i++)
+        sigaddset(&block, forwarded_signals[i]);
+    sigprocmask(SIG_BLOCK, &block, old);
+    struct sigaction sa = {.sa_sigaction = forward_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < N_FORWARDED; i++)
+        sigaction(forwarded_signals[i], &sa, NULL);
+}
+
+/* em_begin(), run cmd to its end, em_end(): cmd's exit status, or (message
+ * printed) EXIT_NOEXEC when it could not run and 1 after a library error.
+ * *done is set when the window closed and its report is ready. */
+static int measure_command(char **cmd, em_meter *m, int *done)
+{
+    sigset_t old;
+    forward_signals(&old);
+    if (em_begin(m)) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return meter_error(m);
+    }
+    int exec_errno;
+    pid_t pid = spawn(cmd, &exec_errno);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0 || exec_errno) {
+        if (pid > 0)
+            wait_child(pid);
+        em_end(m);
+        fprintf(stderr, "energymeter: cannot run '%s': %s\n", cmd[0],
+                strerror(exec_errno ? exec_errno : errno));
+        return EXIT_NOEXEC;
+    }
+    int rc = wait_child(pid);
+    if (em_end(m)) {
+        meter_error(m);
+        return rc ? rc : 1;
+    }
+    *done = 1;
+    return rc;
+}
+
+/* The report, with the command and its exit status rc, to out and to the
+ * plot: rc, or 1 where rc is 0 and writing failed (message printed). */
+static int write_report(const struct stat_args *a, em_report *r, FILE *out, int rc)
+{
+    int n = 0;
+    while (a->cmd[n])
+        n++;
+    em_report_set_command(r, n, (const char *const *)a->cmd);
+    em_report_set_exit_status(r, rc);
+    if (em_report_write(r, a->format, out) || fflush(out) != 0) {
+        fprintf(stderr, "energymeter: writing the report to '%s' failed: %s\n",
+                a->output ? a->output : "stderr", strerror(errno));
+        rc = rc ? rc : 1;
+    }
+    if (a->plot && write_plot(r, a->plot))
+        rc = rc ? rc : 1;
+    return rc;
+}
+
 int cmd_stat(int argc, char **argv)
 {
     struct stat_args a = {0};
@@ -460,70 +563,16 @@ int cmd_stat(int argc, char **argv)
         return 1;
     }
     em_meter *m = NULL;
-    int err = em_meter_new(&a.opts, &m);
-    if (err) {
-        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(NULL));
+    if (em_meter_new(&a.opts, &m)) {
+        rc = meter_error(NULL);
+    } else if (use_baseline(&a, m)) {
         rc = 1;
-        goto cleanup;
+    } else {
+        int done = 0;
+        rc = measure_command(a.cmd, m, &done);
+        if (done)
+            rc = write_report(&a, em_meter_report(m), out, rc);
     }
-
-    if (use_baseline(&a, m)) {
-        rc = 1;
-        goto cleanup;
-    }
-
-    /* Block the forwarded signals until the child exists, then forward them. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    for (size_t i = 0; i < N_FORWARDED; i++)
-        sigaddset(&block, forwarded_signals[i]);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    struct sigaction sa = {.sa_sigaction = forward_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < N_FORWARDED; i++)
-        sigaction(forwarded_signals[i], &sa, NULL);
-
-    err = em_begin(m);
-    if (err) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-        rc = 1;
-        goto cleanup;
-    }
-    int exec_errno;
-    pid_t pid = spawn(a.cmd, &exec_errno);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0 || exec_errno) {
-        if (pid > 0)
-            wait_child(pid);
-        em_end(m);
-        fprintf(stderr, "energymeter: cannot run '%s': %s\n", a.cmd[0],
-                strerror(exec_errno ? exec_errno : errno));
-        rc = EXIT_NOEXEC;
-        goto cleanup;
-    }
-    rc = wait_child(pid);
-    err = em_end(m);
-    if (err) {
-        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-        rc = rc ? rc : 1;
-        goto cleanup;
-    }
-    em_report *r = em_meter_report(m);
-    int n = 0;
-    while (a.cmd[n])
-        n++;
-    em_report_set_command(r, n, (const char *const *)a.cmd);
-    em_report_set_exit_status(r, rc);
-    if (em_report_write(r, a.format, out) || fflush(out) != 0) {
-        fprintf(stderr, "energymeter: writing the report to '%s' failed: %s\n",
-                a.output ? a.output : "stderr", strerror(errno));
-        rc = rc ? rc : 1;
-    }
-    if (a.plot && write_plot(r, a.plot))
-        rc = rc ? rc : 1;
-
-cleanup:
     em_meter_free(m);
     if (out != stderr && fclose(out) != 0 && rc == 0) {
         fprintf(stderr, "energymeter: closing '%s' failed: %s\n", a.output, strerror(errno));

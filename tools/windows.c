@@ -10,7 +10,8 @@
 #include <signal.h>
 #include <time.h>
 
-#include "cli.h"
+#include "options.h"
+#include "windows.h"
 
 /* Set by SIGINT and SIGTERM: the current window ends now. */
 static volatile sig_atomic_t stop_requested;
@@ -30,25 +31,6 @@ void catch_stop_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-}
-
-int parse_interval(const char *cmd, const char *arg, unsigned min_ms, unsigned *out)
-{
-    char ctx[32];
-    snprintf(ctx, sizeof ctx, "%s ", cmd);
-    if (parse_uint(arg, 3600000, out) || *out < min_ms)
-        return usage_error(ctx, "%s: --interval wants milliseconds from %u to 3600000, not '%s'",
-                           cmd, min_ms, arg);
-    return 0;
-}
-
-int parse_duration(const char *cmd, const char *arg, double *out)
-{
-    char ctx[32];
-    snprintf(ctx, sizeof ctx, "%s ", cmd);
-    if (parse_nonneg_double(arg, out) || *out == 0 || *out > 1e9)
-        return usage_error(ctx, "%s: --duration wants seconds > 0, not '%s'", cmd, arg);
-    return 0;
 }
 
 static double now_mono(void)
@@ -80,26 +62,20 @@ int run_windows(em_meter *m, const struct windows *w)
 {
     double start = now_mono();
     double end = w->duration_s > 0 ? start + w->duration_s : INFINITY;
-    if (em_begin(m)) {
-        fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-        return 1;
-    }
+    if (em_begin(m))
+        return meter_error(m);
     for (unsigned long k = 1;; k++) {
         double deadline = fmin(start + w->interval_s * (double)k, end);
         sleep_until(deadline);
-        if (em_end(m)) {
-            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-            return 1;
-        }
+        if (em_end(m))
+            return meter_error(m);
         double t_s = now_mono() - start;
         int last = stop_requested || deadline >= end;
         if (stop_requested && !w->keep_cut)
             return 0;
         em_report *r = em_meter_report(m);
-        if (!last && em_begin(m)) {
-            fprintf(stderr, "energymeter: %s\n", em_meter_errmsg(m));
-            return 1;
-        }
+        if (!last && em_begin(m))
+            return meter_error(m);
         int rc = w->each(r, t_s, w->ctx);
         if (rc)
             return rc < 0 ? 0 : rc;
