@@ -1,5 +1,5 @@
 /*
- * The NVML source (src/nvml.c, src/nvml_edge.c): the edge arithmetic on
+ * The NVML source (src/sources/nvml/: nvml.c, worker.c, window.c): the edge arithmetic on
  * synthetic steps, then whole windows through the fake NVML library
  * (tests/fake_nvml/fake_nvml.c, built into $ENERGYMETER_BUILD/tests), whose
  * energy counter steps every 100 ms at a configured power: the truth of a
@@ -372,7 +372,7 @@ static void test_short_windows(void **state)
 
 /* Steps up to 15 ms off the 100 ms grid. A meter learns the jitter from
  * the steps it sees (its calibration, and four after each window's start,
- * src/nvml_steps.c), so one that has seen a few windows keeps even the
+ * src/sources/nvml/steps.c), so one that has seen a few windows keeps even the
  * shortest ones within the uncertainty it reports, which grows to say so.
  * How close the estimate can be is set by the jitter itself: the step in
  * progress at the start began where nobody watched, and two offsets of up

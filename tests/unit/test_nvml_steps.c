@@ -1,5 +1,5 @@
 /*
- * How the NVML source learns its energy counter's steps (src/nvml_steps.c):
+ * How the NVML source learns its energy counter's steps (src/sources/nvml/steps.c):
  * pure arithmetic on synthetic sightings, as the watches would report them.
  * Step k comes at PHASE + k x T + offset(k); a watch sees a run of
  * consecutive steps, each known to +- ERR, at a sighting that is off the

@@ -1,22 +1,18 @@
 /*
- * GPU energy through NVML, loaded with dlopen (libnvidia-ml.so.1, or
- * ENERGYMETER_NVML_LIB): no link-time dependency and no NVIDIA header, so
- * energymeter builds and runs on machines without a GPU.
+ * GPU energy through NVML (loaded by library.c): the source itself.
  *
  * Each selected GPU is one channel. Where the GPU has an energy counter
  * (nvmlDeviceGetTotalEnergyConsumption, Volta and newer) the channel is that
- * counter, read at the edges by worker threads (nvml_edge.c: in parallel,
- * with the partial steps interpolated) and by the sampler once a second, so
+ * counter, read at the edges by worker threads (worker.c: in parallel,
+ * with the partial steps placed by window.c) and by the sampler once a second, so
  * that a GPU lost mid-run still leaves what was measured until then. Where
  * it has none, the sampler integrates nvmlDeviceGetPowerUsage every 20 ms
  * (source "nvml-power"), whose readings NVML averages over about a second:
  * the uncertainty says how much that can hide.
  *
- * Only nvmlInit_v2, nvmlShutdown, nvmlErrorString, nvmlDeviceGetCount_v2,
- * nvmlDeviceGetHandleByIndex_v2, nvmlDeviceGetName and one of the two
- * readings are required; every other symbol is used when present.
+ * Calls go one way: this file -> worker.c -> steps.c, this file -> window.c,
+ * library.c, steps.c.
  */
-#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +21,6 @@
 #include "nvml.h"
 #include "sources/sources.h"
 
-#define DEFAULT_LIB "libnvidia-ml.so.1"
 /* Used when the GPU states no power limit. */
 #define DEFAULT_MAX_POWER_W 1000.0
 /* The limit is enforced on average: transients exceed it. */
@@ -46,88 +41,9 @@
 /* At most this many indexes in --gpu. */
 #define MAX_SELECTED 64
 
-#define DRIVER_FIX                                                                                 \
-    "install the NVIDIA driver (it provides libnvidia-ml.so.1), or set ENERGYMETER_NVML_LIB to "   \
-    "the library's path"
-
 static int nvml_err(nvmlReturn_t r)
 {
     return r == NVML_ERROR_GPU_IS_LOST ? EM_ERR_NOT_FOUND : EM_ERR_IO;
-}
-
-static const char *nvml_str(const struct em_nvml *n, nvmlReturn_t r)
-{
-    const char *s = n->api.error_string ? n->api.error_string(r) : NULL;
-    return s ? s : "unknown NVML error";
-}
-
-/* dlsym into a function pointer (ISO C has no cast between the two). */
-static int load_sym(void *dl, const char *name, void *dst, size_t size)
-{
-    void *p = dlsym(dl, name);
-    memcpy(dst, &p, size);
-    return p != NULL;
-}
-#define LOAD(api, field, name) load_sym((api)->dl, name, (void *)&(api)->field, sizeof(api)->field)
-
-/* Load the library and its symbols; on failure a malloc'd reason (NULL with
- * *nomem set when out of memory). */
-static char *load_api(struct em_nvml_api *api, const char *env, const char **fix, int *nomem)
-{
-    const char *lib = env && *env ? env : DEFAULT_LIB;
-    char *why = NULL;
-    *fix = NULL;
-    dlerror();
-    api->dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-    if (!api->dl) {
-        const char *e = dlerror();
-        *fix = DRIVER_FIX;
-        why = env && *env ? em_asprintf("cannot load NVML from ENERGYMETER_NVML_LIB=%s: %s", lib,
-                                        e ? e : "dlopen failed")
-                          : em_strdup("no NVIDIA driver (" DEFAULT_LIB " not found)");
-        goto out;
-    }
-    static const char *const required[] = {"nvmlInit_v2",
-                                           "nvmlShutdown",
-                                           "nvmlErrorString",
-                                           "nvmlDeviceGetCount_v2",
-                                           "nvmlDeviceGetHandleByIndex_v2",
-                                           "nvmlDeviceGetName"};
-    int got[6] = {
-        LOAD(api, init, required[0]),         LOAD(api, shutdown, required[1]),
-        LOAD(api, error_string, required[2]), LOAD(api, count, required[3]),
-        LOAD(api, handle, required[4]),       LOAD(api, name, required[5]),
-    };
-    for (int i = 0; i < 6; i++)
-        if (!got[i]) {
-            *fix = "update the NVIDIA driver";
-            why = em_asprintf("%s lacks %s (an NVML too old or not NVML at all)", lib, required[i]);
-            goto out;
-        }
-    int readings = LOAD(api, energy, "nvmlDeviceGetTotalEnergyConsumption");
-    readings |= LOAD(api, power, "nvmlDeviceGetPowerUsage");
-    if (!readings) {
-        *fix = "update the NVIDIA driver";
-        why = em_asprintf("%s has neither nvmlDeviceGetTotalEnergyConsumption nor "
-                          "nvmlDeviceGetPowerUsage",
-                          lib);
-        goto out;
-    }
-    LOAD(api, uuid, "nvmlDeviceGetUUID");
-    LOAD(api, enforced_limit, "nvmlDeviceGetEnforcedPowerLimit");
-    LOAD(api, limit, "nvmlDeviceGetPowerManagementLimit");
-    if (!LOAD(api, procs_v2, "nvmlDeviceGetComputeRunningProcesses_v3"))
-        LOAD(api, procs_v2, "nvmlDeviceGetComputeRunningProcesses_v2");
-    LOAD(api, procs_v1, "nvmlDeviceGetComputeRunningProcesses");
-    return NULL;
-
-out:
-    if (!why)
-        *nomem = 1;
-    if (api->dl)
-        dlclose(api->dl);
-    *api = (struct em_nvml_api){0};
-    return why;
 }
 
 /* Indexes of --gpu; *all when none was given. -1 when malformed. */
@@ -182,7 +98,8 @@ static int open_gpu(struct em_source *s, struct em_probe *probe, unsigned i)
 
     r = n->api.handle(i, &g->dev);
     if (r != NVML_SUCCESS) {
-        why = em_asprintf("nvmlDeviceGetHandleByIndex_v2(%u): %s", i, nvml_str(n, r));
+        why = em_asprintf("nvmlDeviceGetHandleByIndex_v2(%u): %s", i,
+                          em_nvml_error_string(&n->api, r));
         goto record;
     }
     if (n->api.name(g->dev, g->name, sizeof g->name) != NVML_SUCCESS)
@@ -197,14 +114,15 @@ static int open_gpu(struct em_source *s, struct em_probe *probe, unsigned i)
     if (r == NVML_SUCCESS) {
         g->energy_mode = 1;
     } else if (r != NVML_ERROR_NOT_SUPPORTED && r != NVML_ERROR_FUNCTION_NOT_FOUND) {
-        why = em_asprintf("reading the energy counter of GPU %u: %s", i, nvml_str(n, r));
+        why = em_asprintf("reading the energy counter of GPU %u: %s", i,
+                          em_nvml_error_string(&n->api, r));
         goto record;
     } else if (!n->api.power) {
         why = em_asprintf("GPU %u has no energy counter and NVML no power readings", i);
         goto record;
     } else if ((r = n->api.power(g->dev, &mw)) != NVML_SUCCESS) {
         why = em_asprintf("GPU %u has no energy counter and its power cannot be read: %s", i,
-                          nvml_str(n, r));
+                          em_nvml_error_string(&n->api, r));
         goto record;
     }
 
@@ -238,54 +156,13 @@ record:
     return err;
 }
 
-static int nvml_probe(struct em_source *s, struct em_probe *probe)
+/* The GPUs of the --gpu list (all without one), each a channel or a zone
+ * that says why not. */
+static int open_selected(struct em_source *s, struct em_probe *probe, unsigned count)
 {
-    struct em_nvml *n = calloc(1, sizeof *n);
-    if (!n)
-        return EM_ERR_NOMEM;
-    s->priv = n;
-    pthread_mutex_init(&n->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&n->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    n->sync_ok = 1;
-    n->settle_s = s->cfg->gpu_settle_ms / 1000.0;
-    n->root = s->cfg->sysfs_root;
-
-    const char *fix = NULL;
-    int nomem = 0, err = 0;
-    char *why = load_api(&n->api, s->cfg->nvml_lib, &fix, &nomem);
-    if (nomem)
-        return EM_ERR_NOMEM;
-    if (why) {
-        err = em_probe_set_reason(probe, why, fix);
-        free(why);
-        return err;
-    }
-    nvmlReturn_t r = n->api.init();
-    if (r != NVML_SUCCESS) {
-        why = em_asprintf("NVML could not start: %s (nvmlInit_v2 returned %d)", nvml_str(n, r), r);
-        err = why ? em_probe_set_reason(probe, why,
-                                        "check that the NVIDIA kernel module is loaded and "
-                                        "that nvidia-smi works")
-                  : EM_ERR_NOMEM;
-        free(why);
-        dlclose(n->api.dl);
-        n->api = (struct em_nvml_api){0};
-        return err;
-    }
-    unsigned count = 0;
-    r = n->api.count(&count);
-    if (r != NVML_SUCCESS || count == 0) {
-        why = r != NVML_SUCCESS ? em_asprintf("nvmlDeviceGetCount_v2: %s", nvml_str(n, r))
-                                : em_strdup("NVML sees no GPU");
-        err = why ? em_probe_set_reason(probe, why, NULL) : EM_ERR_NOMEM;
-        free(why);
-        return err;
-    }
-
+    struct em_nvml *n = s->priv;
+    char *why;
+    int err = 0;
     unsigned idx[MAX_SELECTED];
     size_t nidx;
     int all;
@@ -319,6 +196,36 @@ static int nvml_probe(struct em_source *s, struct em_probe *probe)
     if (!probe->available)
         return em_probe_set_reason(probe, "no usable GPU (see each GPU)", NULL);
     return 0;
+}
+
+static int nvml_probe(struct em_source *s, struct em_probe *probe)
+{
+    struct em_nvml *n = calloc(1, sizeof *n);
+    if (!n)
+        return EM_ERR_NOMEM;
+    s->priv = n;
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    n->sync_ok = 1;
+    n->settle_s = s->cfg->gpu_settle_ms / 1000.0;
+    n->root = s->cfg->sysfs_root;
+
+    unsigned count = 0;
+    const char *fix = NULL;
+    char *why = NULL;
+    int err = em_nvml_library_open(&n->api, s->cfg->nvml_lib, &count, &why, &fix);
+    if (err == EM_ERR_NOMEM)
+        return err;
+    if (err) {
+        err = em_probe_set_reason(probe, why, fix);
+        free(why);
+        return err;
+    }
+    return open_selected(s, probe, count);
 }
 
 /* A meter's GPUs get their worker threads (em_list_sources() never
@@ -480,7 +387,7 @@ static int gpu_warnings(const struct em_nvml *n, const struct em_nvml_gpu *g, st
                 w,
                 "gpu%u (%s): NVML error '%s'%s %.3f s into the window; energy after its last "
                 "good reading is estimated (see uncertainty_j)",
-                g->index, g->name, nvml_str(n, g->last_err),
+                g->index, g->name, em_nvml_error_string(&n->api, g->last_err),
                 g->last_err == NVML_ERROR_GPU_IS_LOST ? " (it fell off the bus or is inaccessible)"
                                                       : "",
                 at > 0 ? at : 0))
@@ -570,10 +477,7 @@ static void nvml_close(struct em_source *s)
         return;
     if (n->sync_ok)
         em_nvml_workers_stop(n);
-    if (n->api.dl) {
-        n->api.shutdown();
-        dlclose(n->api.dl);
-    }
+    em_nvml_library_close(&n->api);
     if (n->sync_ok) {
         pthread_cond_destroy(&n->cv);
         pthread_mutex_destroy(&n->mu);

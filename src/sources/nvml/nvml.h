@@ -1,8 +1,10 @@
 /*
  * The NVML source's shared pieces: the few NVML types and entry points we
  * use (declared here from NVML's documentation; no NVIDIA header is needed
- * to build), one record per GPU, and the edge arithmetic that makes short
- * windows exact (nvml_edge.c).
+ * to build), one record per GPU, and what the folder's files offer each
+ * other: loading NVML (library.c), the worker threads (worker.c), the
+ * window arithmetic that makes short windows exact (window.c) and the
+ * counter's step period (steps.c); nvml.c is the source.
  *
  * NVML's energy counter (mJ) is exact but steps only every ~100 ms and costs
  * ~4 ms a call. A plain difference of two readings misses the part of the
@@ -67,6 +69,16 @@ struct em_nvml_api {
     nvmlReturn_t (*procs_v1)(nvmlDevice_t, unsigned int *, struct em_nvml_proc_v1 *);
 };
 
+/* Load the library (path NULL: libnvidia-ml.so.1), start it and count the
+ * GPUs (library.c). 0; or a malloc'd reason in *why with a safe fix (NULL:
+ * none) and a negative code, EM_ERR_NOMEM alone without a reason. */
+EM_INTERNAL int em_nvml_library_open(struct em_nvml_api *api, const char *path, unsigned *count,
+                                     char **why, const char **fix);
+/* Shut NVML down and unload it, if loaded. */
+EM_INTERNAL void em_nvml_library_close(struct em_nvml_api *api);
+/* NVML's text for r, never NULL. */
+EM_INTERNAL const char *em_nvml_error_string(const struct em_nvml_api *api, nvmlReturn_t r);
+
 /* ----------------------------------------------------------- edges */
 
 /* The counter's step period before any step was seen ("steps every ~100
@@ -115,8 +127,8 @@ struct em_nvml_estimate {
 
 /*
  * The energy of the window between the midpoints of the begin and end
- * readings, from the edges and the steps the watches saw. Pure arithmetic
- * (unit-tested): see docs/gpu.md for the method and its assumptions.
+ * readings, from the edges and the steps the watches saw (window.c). Pure
+ * arithmetic (unit-tested): see docs/gpu.md for the method and its assumptions.
  */
 EM_INTERNAL void em_nvml_estimate_window(const struct em_nvml_window *w,
                                          struct em_nvml_estimate *out);
@@ -128,7 +140,7 @@ EM_INTERNAL void em_nvml_estimate_window(const struct em_nvml_window *w,
 
 /*
  * How the energy counter steps, learnt from the steps the watches see
- * (nvml_steps.c): step k comes at phase + k x period + j_k, where the
+ * (steps.c): step k comes at phase + k x period + j_k, where the
  * offset j_k is the counter's jitter, |j_k| <= jitter.
  */
 struct em_nvml_steps {
@@ -210,7 +222,7 @@ struct em_nvml {
     size_t ng;
 };
 
-/* Worker threads (nvml_edge.c). start: 0 or an errno. */
+/* Worker threads (worker.c). start: 0 or an errno. */
 EM_INTERNAL int em_nvml_worker_start(struct em_nvml_gpu *g);
 EM_INTERNAL void em_nvml_workers_stop(struct em_nvml *n);
 /* Give every worker job (cancelling running watches) and wait until each

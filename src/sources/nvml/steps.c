@@ -1,6 +1,6 @@
 /*
  * How NVML's energy counter steps: its period and jitter, learnt from the
- * steps the watches see (nvml_edge.c), for the window arithmetic that must
+ * steps the watches see (worker.c), for the window arithmetic that must
  * place the steps nobody saw (the one before a window's start, the last one
  * before its end when no watch saw it).
  *

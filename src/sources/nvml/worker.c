@@ -1,20 +1,11 @@
 /*
- * Exact short windows for NVML's energy counter: per-GPU worker threads that
- * read the counter at the window's edges (all GPUs at once: a call costs
- * ~4 ms on an H100) and then watch for its next step, and the arithmetic
- * that turns those observations into the energy of the window.
- *
- * The counter holds E(tau_k), the energy up to its last step tau_k (steps
- * every T ~ 100 ms). The window [tb, te] then is
- *   head   E(tau_1) - E(tb)   the part of the step in progress at tb
- *   middle E(tau_c) - E(tau_1) exact: counter values
- *   tail   E(te) - E(tau_c)   the part of the step in progress at te
- * The watch after the begin reading sees tau_1 and E(tau_1); the watch after
- * the end reading (only with settle) sees the step after te. The model is
- * that the power changes at the window's edges (the measured work starts
- * and stops there) and is otherwise steady within a step; the uncertainty
- * covers the other reading (power steady across the edge) and the timing
- * errors. See docs/gpu.md.
+ * Per-GPU worker threads for NVML's energy counter (about 4 ms a call on an
+ * H100): at em_begin() and em_end() each GPU's worker reads the counter, all
+ * GPUs at once, then watches for the counter's next steps, so that window.c
+ * can place the partial steps at the window's edges instead of guessing
+ * them; the steps they see teach steps.c the counter's period and jitter.
+ * During a window they also list the GPU's compute processes, to say
+ * whether the measured process tree used it. See docs/gpu.md.
  */
 #include <errno.h>
 #include <limits.h>
@@ -49,11 +40,6 @@
 #define CAL_STEPS EM_NVML_MAX_STEPS
 /* Largest process list read. */
 #define MAX_PROCS 256
-
-static double clamp(double x, double lo, double hi)
-{
-    return x < lo ? lo : x > hi ? hi : x;
-}
 
 /* Seconds (a duration, or a CLOCK_MONOTONIC time) as a timespec. */
 static struct timespec ts_of(double s)
@@ -381,165 +367,4 @@ void em_nvml_edges_settle(struct em_nvml *n, double deadline)
             if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT)
                 return;
     }
-}
-
-/* ------------------------------------------------------------ arithmetic */
-
-/* [lo, hi] narrowed to where it meets [a, b]; kept whole if they do not meet
- * (the model does not hold there: the wider view is the honest one). */
-static void narrow(double *lo, double *hi, double a, double b)
-{
-    double l = fmax(*lo, a), h = fmin(*hi, b);
-    if (l <= h) {
-        *lo = l;
-        *hi = h;
-    }
-}
-
-/*
- * The meter's window starts a little before the begin reading's midpoint and
- * ends a little after the end reading's (the reading itself, ~2 ms each on an
- * H100): those slivers at the power before the window (the work has not
- * started yet) and at the window's power at its end.
- */
-static void add_slices(const struct em_nvml_window *w, struct em_nvml_estimate *out, double p_head,
-                       double p_tail)
-{
-    double sb = isfinite(w->tb) ? fmax(0, w->b.t - w->tb) : 0;
-    double se = isfinite(w->te) ? fmax(0, w->te - w->e.t) : 0;
-    double pre = isfinite(w->b.power_w) ? w->b.power_w : p_head;
-    out->joules += pre * sb + p_tail * se;
-    out->uncertainty_j += fabs(pre - p_head) * sb + 0.5 * p_tail * se;
-}
-
-void em_nvml_estimate_window(const struct em_nvml_window *w, struct em_nvml_estimate *out)
-{
-    const struct em_nvml_edge *b = &w->b, *e = &w->e;
-    double T = w->period, sT = w->period_err;
-    *out = (struct em_nvml_estimate){0};
-    if (!b->done || !e->done || b->err || e->err || e->v < b->v || !(T > 0))
-        return;
-    double tb = b->t, te = e->t, pre = b->power_w;
-    double vb = b->v * 1e-3, ve = e->v * 1e-3;
-
-    /* The first step after tb, if it came before the end reading. */
-    int have1 = 0;
-    double v1 = 0, t1 = 0, s1 = 0;
-    if (b->ticks >= 1 && b->tv[0] <= e->v && b->tt[0] <= te) {
-        have1 = 1;
-        v1 = b->tv[0] * 1e-3;
-        t1 = b->tt[0];
-        s1 = b->te[0];
-    } else if (e->v != b->v && te - b->last_same < T) {
-        /* The watch was cancelled (by the end reading) after its last call
-         * and before the step: it lies between that call and the end's. */
-        have1 = 1;
-        v1 = ve;
-        t1 = (b->last_same + te) / 2;
-        s1 = (te - b->last_same) / 2 + e->h;
-    }
-
-    if (!have1) {
-        if (e->v != b->v)
-            return; /* steps nobody watched: keep the plain difference */
-        /* No step inside the window: it lies within one step. */
-        out->within_step = 1;
-        double dur = te - tb;
-        if (e->ticks >= 1) {
-            /* Settled: the step that holds the window is known. */
-            double dE = e->tv[0] * 1e-3 - ve;
-            double whole = dE * clamp(dur / T, 0, 1);
-            double edge = isfinite(pre) ? clamp(dE - pre * (T - dur), 0, dE) : whole;
-            out->joules = edge;
-            out->uncertainty_j = fabs(edge - whole) + dE / T * (e->te[0] + sT + b->h + e->h);
-            out->ok = 1;
-            add_slices(w, out, dur > 0 ? edge / dur : dE / T, dE / T);
-            return;
-        }
-        /* Nothing measured the window: the mean power of the last second
-         * is all there is, and it may be anything up to the maximum. */
-        double p = isfinite(e->power_w) ? e->power_w : isfinite(pre) ? pre : 0;
-        out->joules = p * dur;
-        out->uncertainty_j = fmax(p, w->max_power_w - p) * dur;
-        out->tail_guessed = 1;
-        out->ok = 1;
-        add_slices(w, out, p, p);
-        return;
-    }
-
-    /* Head: the part of step [t1 - T, t1] after tb. */
-    double dEb = v1 - vb;
-    double head_steady = dEb * clamp((t1 - tb) / T, 0, 1);
-    double before = clamp(tb - (t1 - T), 0, T);
-    double head = isfinite(pre) ? clamp(dEb - pre * before, 0, dEb) : head_steady;
-    /* The head's power, unless the head is too short for its timing errors. */
-    int head_known = t1 - tb > 4 * (s1 + sT + b->h);
-    double p_head = head_known ? head / (t1 - tb) : dEb / T;
-    double p_edge = fmax(dEb / T, fmax(p_head, isfinite(pre) ? pre : 0));
-    double u_head = fabs(head - head_steady) + p_edge * (s1 + sT + b->h);
-
-    /* Middle: exact. */
-    double mid = ve - v1;
-
-    /* Tail: the part of the step in progress at te. */
-    double tail, u_tail, p_win;
-    /* The last step before te (the one the end reading holds): seen by the
-     * begin watch (its time is then known, not predicted from the period,
-     * which matters where steps do not come at a regular period), or else
-     * after the last step it saw, tl, and not after te. */
-    double tl = t1, sl = s1, vl = v1;
-    for (int j = 0; j < b->ticks && j < EM_NVML_MAX_STEPS; j++)
-        if (b->tv[j] <= e->v && b->tt[j] <= te) {
-            tl = b->tt[j];
-            sl = b->te[j];
-            vl = b->tv[j] * 1e-3;
-        }
-    int have_c = vl == ve;
-    double lo = have_c ? tl - sl : tl, hi = have_c ? fmin(te, tl + sl) : te;
-
-    if (e->ticks >= 1) {
-        double t2 = e->tt[0], v2 = e->tv[0] * 1e-3, dEe = v2 - ve;
-        /* The step in progress at te: [tc, t2], its length seen or T. */
-        if (!have_c)
-            narrow(&lo, &hi, t2 - T - sT - e->te[0], t2 - T + sT + e->te[0]);
-        double tc = (lo + hi) / 2, sc = (hi - lo) / 2;
-        double len = have_c && t2 > tc ? t2 - tc : T;
-        double a = clamp(te - tc, 0, len);
-        int win_known = tc - t1 >= 0.5 * T || head_known;
-        p_win = tc - t1 >= 0.5 * T ? mid / (tc - t1) : p_head;
-        double tail_steady = dEe * a / len, tail_win = fmin(p_win * a, dEe);
-        /* The window's own power where it is known, else the step's. */
-        tail = win_known ? tail_win : tail_steady;
-        u_tail = fabs(tail_win - tail_steady) + fmax(dEe / len, p_win) * (e->te[0] + sc + e->h);
-    } else {
-        /* No settle: the step not seen is predicted from tl and the period
-         * (its error grows with the steps in between; the jitter does not:
-         * it is an offset from the grid, not a random walk); the partial
-         * step is extrapolated at the window's power, give or take half of
-         * it. */
-        if (!have_c) {
-            double k = fmax(1, floor((te - tl) / T));
-            double spread = k * (sT - 2 * w->jitter) + 2 * w->jitter + sl;
-            narrow(&lo, &hi, tl + k * T - spread, tl + k * T + spread);
-        }
-        double tc = (lo + hi) / 2, sc = (hi - lo) / 2 + e->h;
-        p_win = tc - t1 >= 0.5 * T ? mid / (tc - t1) : p_head;
-        double a = te - tc;
-        out->tail_guessed = 1;
-        if (sc > T / 4) {
-            /* The phase is lost: anywhere in the step, which may be as
-             * long as a period and its spacing error. */
-            tail = p_win * (T + sT) / 2;
-            u_tail = p_win * (T + sT) / 2;
-        } else {
-            tail = p_win * a;
-            u_tail = p_win * sc + 0.5 * tail;
-            if (a < sc || a > T - sc)
-                u_tail += p_win * (T + sT); /* the end reading may straddle a step */
-        }
-    }
-    out->joules = head + mid + tail;
-    out->uncertainty_j = u_head + u_tail;
-    out->ok = 1;
-    add_slices(w, out, p_head, p_win);
 }
