@@ -1,4 +1,4 @@
-# eBPF block I/O source (src/sources/disk/bpf/blkio.bpf.c -> $(BUILD)/gen/blkio.skel.h, used by src/sources/disk/blkio.c).
+# eBPF block I/O source (src/sources/disk/bpf/blkio.bpf.c -> $(BUILD)/gen/blkio.skel.h, loaded by src/sources/disk/ebpf.c).
 #
 # vmlinux.h is generated at build time from the running kernel's BTF, the BPF object is compiled
 # with clang for the bpf target (CO-RE: it relocates itself to the running kernel when loaded),
@@ -28,10 +28,12 @@ else ifneq ($(NO_BPF),)
 BPF_MISSING := built with NO_BPF=$(NO_BPF)
 endif
 
-# Only src/sources/disk/blkio.c needs to know: a target-specific variable, so that a change of the eBPF
+# Only src/sources/disk/ebpf.c needs to know: a target-specific variable, so that a change of the eBPF
 # build rebuilds no other object.
 ifeq ($(BPF_MISSING),)
-$(BUILD)/obj/src/sources/disk/blkio.o: CFLAGS_ALL += -DEM_HAVE_BPF=1
+$(BUILD)/obj/src/sources/disk/ebpf.o: CFLAGS_ALL += -DEM_HAVE_BPF=1
+# The test of libbpf's print hook calls libbpf itself.
+$(BUILD)/tests/test_blkio_hook: CFLAGS_ALL += -DEM_TEST_HAVE_BPF=1
 GEN_HEADERS  += $(BUILD)/gen/blkio.skel.h
 LIBS         += -lbpf -lelf -lz
 else
@@ -40,17 +42,17 @@ else
 ifneq ($(filter-out run test bench deps,$(or $(MAKECMDGOALS),all)),)
 $(info energymeter: building without eBPF: $(BPF_MISSING))
 endif
-$(BUILD)/obj/src/sources/disk/blkio.o: CFLAGS_ALL += '-DEM_BPF_MISSING="$(BPF_MISSING)"'
+$(BUILD)/obj/src/sources/disk/ebpf.o: CFLAGS_ALL += '-DEM_BPF_MISSING="$(BPF_MISSING)"'
 endif
 
-# The configuration blkio.o was built with, rewritten only when it changes, so that installing
+# The configuration ebpf.o was built with, rewritten only when it changes, so that installing
 # bpftool or clang later (or NO_BPF=1) rebuilds it instead of keeping the old build.
 BPF_CONFIG := $(if $(BPF_MISSING),without eBPF: $(BPF_MISSING),with eBPF)
 BPF_STAMP  := $(BUILD)/gen/bpf-config
 ifneq ($(file <$(BPF_STAMP)),$(BPF_CONFIG))
 $(shell mkdir -p $(BUILD)/gen && printf '%s\n' '$(BPF_CONFIG)' > $(BPF_STAMP))
 endif
-$(BUILD)/obj/src/sources/disk/blkio.o: $(BPF_STAMP)
+$(BUILD)/obj/src/sources/disk/ebpf.o $(BUILD)/tests/test_blkio_hook: $(BPF_STAMP)
 
 $(BUILD)/gen/vmlinux.h:
 	@mkdir -p $(dir $@)

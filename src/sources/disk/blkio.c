@@ -1,7 +1,7 @@
 /*
  * Storage: the "disk" component, from what the block devices really did.
  *
- * First choice: eBPF (src/bpf/blkio.bpf.c), loaded and attached once when
+ * First choice: eBPF (ebpf.c, bpf/blkio.bpf.c), loaded and attached once when
  * the meter is created, so that em_begin() and em_end() only read one small
  * map entry per disk. It counts bytes, requests and exact busy time per whole
  * disk, for the whole system and for the meter's process tree (this process
@@ -9,13 +9,13 @@
  *
  * When eBPF cannot be used (no CAP_BPF/CAP_PERFMON, no kernel BTF, missing
  * tracepoints, a build without it, --no-bpf, ENERGYMETER_NO_BPF=1), the
- * fallbacks of src/diskstats.c: /proc/diskstats for system scope and
+ * fallbacks of diskstats.c: /proc/diskstats for system scope and
  * /proc/self/io for tree scope. The component's source says which was used
  * and a warning says why eBPF was not.
  *
  * The disk is not a joule counter, so this source has no channels: its
  * begin/end hooks snapshot the counters and fill() builds the component
- * through the model (src/disk_model.c).
+ * through the model (disk_model.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -28,18 +28,9 @@
 #include <unistd.h>
 
 #include "disk.h"
+#include "ebpf.h"
 #include "sources/sources.h"
 #include "util/sysfs.h"
-
-#ifdef EM_HAVE_BPF
-#include <bpf/bpf.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
-#include <linux/bpf.h>
-
-#include "blkio.h"
-#include "blkio.skel.h"
-#endif
 
 #define PERM_FIX                                                                                   \
     "run as root, or give the program CAP_BPF and CAP_PERFMON (setcap "                            \
@@ -55,31 +46,6 @@ enum method { M_NONE = 0, M_BPF, M_DISKSTATS, M_PROCIO, M_IGNORED };
 
 static const char *const method_names[] = {"none", "ebpf-block", "diskstats", "proc-io", "ignored"};
 
-#ifdef EM_HAVE_BPF
-/* One scope of one disk at one instant: its completed I/O, and its busy
- * time up to that instant (the open busy period included). */
-struct scope_snap {
-    struct em_blk_io io;
-    uint64_t busy_ns;
-};
-
-/* One disk's counters at one instant, both scopes. */
-struct bpf_snap {
-    uint32_t dev;
-    struct scope_snap all, tree;
-};
-
-/* The layout blkio.bpf.c relies on: two whole cache lines a disk. */
-_Static_assert(sizeof(struct em_blk_dev) == 128 && offsetof(struct em_blk_dev, all_io) == 64,
-               "struct em_blk_dev must be two 64-byte lines, the I/O counts in the second");
-
-struct bpf_reading {
-    struct bpf_snap d[EM_BLK_MAX_DEVS];
-    size_t n;
-    uint64_t dropped_devs, dropped_rqs, dropped_pids;
-};
-#endif
-
 struct blkio {
     const struct em_config *cfg;
     enum method method;
@@ -92,276 +58,9 @@ struct blkio {
     double t[2];
     struct em_disk_set set[2]; /* diskstats */
     struct em_disk_stat tree[2];
-    int tree_at_issue;   /* tree scope without block_io_start: the issuer decides */
-    int no_dirty_credit; /* tree scope without the writeback_dirty_* tracepoints */
-#ifdef EM_HAVE_BPF
-    struct blkio_bpf *skel;
-    int devs_fd;
-    struct bpf_reading bpf[2];
-#endif
+    struct em_ebpf *ebpf; /* loaded programs (method M_BPF) */
+    struct em_ebpf_reading bpf[2];
 };
-
-/* ------------------------------------------------------------- eBPF */
-
-#ifdef EM_HAVE_BPF
-
-/* libbpf prints to stderr by default; a library must not. Its last warning
- * is kept to explain a failure. The print hook is process-wide, so it is set
- * only around our own calls into libbpf. */
-static _Thread_local char libbpf_last[256];
-
-static int libbpf_capture(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    if (level == LIBBPF_DEBUG)
-        return 0;
-    char line[sizeof libbpf_last];
-    vsnprintf(line, sizeof line, fmt, ap);
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
-        line[--n] = '\0';
-    if (n > 0)
-        memcpy(libbpf_last, line, n + 1);
-    return 0;
-}
-
-/* Does the kernel have the tracepoint (a btf_trace_NAME typedef)? And with
- * how many arguments (the context pointer included)? -1 when missing. */
-static int tp_args(const struct btf *btf, const char *name)
-{
-    char tname[96];
-    snprintf(tname, sizeof tname, "btf_trace_%s", name);
-    int id = btf__find_by_name_kind(btf, tname, BTF_KIND_TYPEDEF);
-    if (id <= 0)
-        return -1;
-    const struct btf_type *t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
-    if (!t || !btf_is_ptr(t))
-        return -1;
-    t = btf__type_by_id(btf, t->type);
-    return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
-}
-
-static char *bpf_err(const char *what, int err)
-{
-    err = err < 0 ? -err : err;
-    /* EACCES is the verifier's refusal; missing privileges are EPERM. */
-    if (err == EPERM)
-        return em_asprintf("%s: permission denied: eBPF needs CAP_BPF and CAP_PERFMON (or root)",
-                           what);
-    if (err == EACCES)
-        return em_asprintf("%s: the kernel's verifier rejected them%s%s%s", what,
-                           libbpf_last[0] ? " (libbpf: " : "", libbpf_last,
-                           libbpf_last[0] ? ")" : "");
-    return em_asprintf("%s: %s%s%s%s", what, strerror(err), libbpf_last[0] ? " (libbpf: " : "",
-                       libbpf_last, libbpf_last[0] ? ")" : "");
-}
-
-/* ENERGYMETER_BPF_SKIP=NAME[,NAME...]: optional tracepoints not to attach,
- * as if the kernel lacked them (to work around one that misbehaves, and to
- * test the paths older kernels take). NULL when fine; else why eBPF is not
- * used (malloc'd). */
-static char *apply_skip(const char *env, int *io_start, int *requeue, int *folio, int *page)
-{
-    if (!env || !*env)
-        return NULL;
-    static const char *const names[] = {"block_io_start", "block_rq_requeue",
-                                        "writeback_dirty_folio", "writeback_dirty_page"};
-    enum { NNAMES = sizeof names / sizeof names[0] };
-    int *flags[NNAMES] = {io_start, requeue, folio, page};
-    const char *p = env;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        size_t i = 0;
-        while (i < NNAMES && !(strlen(names[i]) == len && strncmp(p, names[i], len) == 0))
-            i++;
-        if (i == NNAMES) {
-            struct em_buf why;
-            em_buf_init(&why);
-            em_buf_printf(&why,
-                          "ENERGYMETER_BPF_SKIP names '%.*s', which is not an optional "
-                          "tracepoint (",
-                          (int)len, p);
-            for (size_t k = 0; k < NNAMES; k++)
-                em_buf_printf(&why, "%s%s", k ? ", " : "", names[k]);
-            em_buf_puts(&why, ")");
-            return em_buf_steal(&why);
-        }
-        *flags[i] = 0;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return NULL;
-}
-
-/* ENERGYMETER_BPF_RQ_SLOTS=N: slots of the direct-mapped request table to
- * use (0 or a power of two up to its size; fewer send more requests to the
- * hash map behind it, to test that path). Sets *slots; NULL when fine, else
- * why eBPF is not used (malloc'd). */
-static char *apply_rq_slots(const char *env, uint32_t *slots)
-{
-    *slots = 1u << EM_BLK_RQ_SLOT_BITS;
-    if (!env || !*env)
-        return NULL;
-    char *end;
-    errno = 0;
-    unsigned long n = strtoul(env, &end, 10);
-    if (errno || *end || end == env || n > *slots || (n & (n - 1)))
-        return em_asprintf("ENERGYMETER_BPF_RQ_SLOTS is '%s': give 0 or a power of two up to %u",
-                           env, *slots);
-    *slots = (uint32_t)n;
-    return NULL;
-}
-
-/* Load and attach. On success b->skel is set and NULL is returned; else
- * why not (malloc'd; NULL only when out of memory). */
-static char *bpf_start(struct blkio *b, int want_tree)
-{
-    char btf_path[PATH_MAX];
-    if (em_sysfs_path(b->cfg->sysfs_root, btf_path, sizeof btf_path, "/sys/kernel/btf/vmlinux"))
-        return em_strdup("ENERGYMETER_SYSFS_ROOT is too long");
-    if (access(btf_path, R_OK) != 0)
-        return em_asprintf("no kernel BTF at %s (%s): eBPF CO-RE needs a kernel built with "
-                           "CONFIG_DEBUG_INFO_BTF",
-                           btf_path, strerror(errno));
-    struct btf *btf = btf__parse(btf_path, NULL);
-    if (!btf)
-        return em_asprintf("cannot parse the kernel BTF at %s: %s", btf_path, strerror(errno));
-    static const char *const required[] = {"block_rq_issue", "block_rq_complete"};
-    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        if (tp_args(btf, required[i]) < 0) {
-            btf__free(btf);
-            return em_asprintf("the kernel has no %s tracepoint (its BTF lacks btf_trace_%s)",
-                               required[i], required[i]);
-        }
-    /* Before 5.11 block_rq_issue also took the queue. */
-    if (tp_args(btf, "block_rq_issue") != 2) {
-        btf__free(btf);
-        return em_strdup("the kernel's block_rq_issue tracepoint has the pre-5.11 signature "
-                         "(kernel too old for this eBPF program)");
-    }
-    int has_io_start = tp_args(btf, "block_io_start") == 2;
-    int has_requeue = tp_args(btf, "block_rq_requeue") == 2;
-    int has_folio = tp_args(btf, "writeback_dirty_folio") == 3;
-    int has_page = !has_folio && tp_args(btf, "writeback_dirty_page") == 3;
-    int has_fork = tp_args(btf, "sched_process_fork") == 3;
-    int has_exit = tp_args(btf, "sched_process_exit") >= 2;
-    btf__free(btf);
-    char *skip_why =
-        apply_skip(b->cfg->bpf_skip, &has_io_start, &has_requeue, &has_folio, &has_page);
-    if (skip_why)
-        return skip_why;
-    uint32_t rq_slots;
-    char *slots_why = apply_rq_slots(b->cfg->bpf_rq_slots, &rq_slots);
-    if (slots_why)
-        return slots_why;
-    if (want_tree && (!has_fork || !has_exit))
-        return em_strdup("the kernel lacks the sched_process_fork/exit tracepoints needed to "
-                         "follow the process tree");
-
-    libbpf_last[0] = '\0';
-    libbpf_print_fn_t old = libbpf_set_print(libbpf_capture);
-    char *why = NULL;
-    /* With a fake sysfs root, the BTF under it is the kernel's. */
-    LIBBPF_OPTS(bpf_object_open_opts, oo,
-                .btf_custom_path = b->cfg->sysfs_root[0] ? btf_path : NULL);
-    b->skel = blkio_bpf__open_opts(&oo);
-    if (!b->skel) {
-        why = bpf_err("opening the eBPF object", errno);
-        goto out;
-    }
-    long ps = sysconf(_SC_PAGESIZE);
-    b->skel->rodata->page_size = ps > 0 ? (uint64_t)ps : 4096;
-    b->skel->rodata->tree_scope = want_tree != 0;
-    b->skel->rodata->rq_slots_used = rq_slots;
-    struct blkio_bpf *k = b->skel;
-    bpf_program__set_autoload(k->progs.em_io_start, has_io_start && want_tree);
-    bpf_program__set_autoload(k->progs.em_rq_requeue, has_requeue);
-    bpf_program__set_autoload(k->progs.em_dirty_folio, has_folio && want_tree);
-    bpf_program__set_autoload(k->progs.em_dirty_page, has_page && want_tree);
-    bpf_program__set_autoload(k->progs.em_fork, want_tree);
-    bpf_program__set_autoload(k->progs.em_exit, want_tree);
-    int err = blkio_bpf__load(k);
-    if (err) {
-        why = bpf_err("loading the eBPF programs", err);
-        goto out;
-    }
-    uint32_t me = (uint32_t)getpid();
-    uint8_t one = 1;
-    err = bpf_map__update_elem(k->maps.tree_pids, &me, sizeof me, &one, sizeof one, BPF_ANY);
-    if (err) {
-        why = bpf_err("seeding the process tree", err);
-        goto out;
-    }
-    err = blkio_bpf__attach(k);
-    if (err) {
-        why = bpf_err("attaching to the block tracepoints", err);
-        goto out;
-    }
-    b->devs_fd = bpf_map__fd(k->maps.devs);
-    b->tree_at_issue = want_tree && !has_io_start;
-    b->no_dirty_credit = want_tree && !has_folio && !has_page;
-out:
-    libbpf_set_print(old);
-    if (why && b->skel) {
-        blkio_bpf__destroy(b->skel);
-        b->skel = NULL;
-    }
-    return why;
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* The busy time up to now: the closed periods, and the open one to now. */
-static uint64_t busy_until(const struct em_blk_busy *b, uint64_t now)
-{
-    uint64_t ns = b->busy_ns;
-    if (b->inflight > 0 && now > b->busy_since)
-        ns += now - b->busy_since;
-    return ns;
-}
-
-static int bpf_read(struct blkio *b, struct bpf_reading *r)
-{
-    struct blkio_bpf__bss *bss = b->skel->bss;
-    size_t n = __atomic_load_n(&bss->ndevs, __ATOMIC_ACQUIRE);
-    if (n > EM_BLK_MAX_DEVS)
-        n = EM_BLK_MAX_DEVS;
-    r->n = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        struct em_blk_dev v;
-        /* BPF_F_LOCK: a consistent copy, taken under the disk's lock. */
-        if (bpf_map_lookup_elem_flags(b->devs_fd, &i, &v, BPF_F_LOCK))
-            return errno == EPERM ? EM_ERR_PERM : EM_ERR_IO;
-        uint64_t now = mono_ns();
-        if (!v.dev)
-            continue;
-        struct bpf_snap *s = &r->d[r->n++];
-        s->dev = v.dev;
-        s->all.io = v.all_io;
-        s->all.busy_ns = busy_until(&v.all_busy, now);
-        s->tree.io = v.tree_io;
-        s->tree.busy_ns = busy_until(&v.tree_busy, now);
-    }
-    r->dropped_devs = __atomic_load_n(&bss->dropped_devs, __ATOMIC_RELAXED);
-    r->dropped_rqs = __atomic_load_n(&bss->dropped_rqs, __ATOMIC_RELAXED);
-    r->dropped_pids = __atomic_load_n(&bss->dropped_pids, __ATOMIC_RELAXED);
-    return 0;
-}
-
-static const struct bpf_snap *snap_find(const struct bpf_reading *r, uint32_t dev)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (r->d[i].dev == dev)
-            return &r->d[i];
-    return NULL;
-}
-
-#endif /* EM_HAVE_BPF */
 
 /* ------------------------------------------------------------ open/close */
 
@@ -372,15 +71,7 @@ static const char *bpf_refused(const struct em_config *cfg)
         return "eBPF disabled by ENERGYMETER_NO_BPF";
     if (cfg->no_bpf && !cfg->listing)
         return "eBPF disabled (--no-bpf)";
-#ifndef EM_HAVE_BPF
-#ifdef EM_BPF_MISSING
-    return "built without eBPF: " EM_BPF_MISSING;
-#else
-    return "built without eBPF";
-#endif
-#else
-    return NULL;
-#endif
+    return em_ebpf_unbuilt();
 }
 
 /* Why the fallback m cannot be used (malloc'd), or NULL when it can (or
@@ -434,10 +125,8 @@ static int blkio_probe(struct em_source *s, struct em_probe *probe)
     const char *refused = bpf_refused(cfg);
     if (refused && !(b->bpf_why_not = em_strdup(refused)))
         return EM_ERR_NOMEM;
-#ifdef EM_HAVE_BPF
-    if (!refused && !(b->bpf_why_not = bpf_start(b, !b->system)) && !b->skel)
+    if (!refused && !(b->bpf_why_not = em_ebpf_start(cfg, !b->system, &b->ebpf)) && !b->ebpf)
         return EM_ERR_NOMEM;
-#endif
     if (!b->bpf_why_not) {
         b->method = M_BPF;
         return add_zone(probe, "ebpf-block", "tp_btf/block_rq_issue, tp_btf/block_rq_complete",
@@ -477,10 +166,7 @@ static void blkio_close(struct em_source *s)
     struct blkio *b = s->priv;
     if (!b)
         return;
-#ifdef EM_HAVE_BPF
-    if (b->skel)
-        blkio_bpf__destroy(b->skel);
-#endif
+    em_ebpf_stop(b->ebpf);
     free(b->bpf_why_not);
     free(b->fallback_why);
     em_disk_list_free(&b->disks);
@@ -506,11 +192,9 @@ static int snapshot(struct blkio *b, int k)
     b->t[k] = em_now_mono();
     int err = 0;
     switch (b->method) {
-#ifdef EM_HAVE_BPF
     case M_BPF:
-        err = bpf_read(b, &b->bpf[k]);
+        err = em_ebpf_read(b->ebpf, &b->bpf[k]);
         break;
-#endif
     case M_DISKSTATS:
         b->set[k].n = 0;
         err = em_diskstats_read(b->cfg->sysfs_root, &b->set[k]);
@@ -567,7 +251,6 @@ static int add_idle_disks(struct blkio *b, struct em_disk_delta *v, size_t *n, s
     return 0;
 }
 
-#ifdef EM_HAVE_BPF
 /* Name and kind of a disk by dev_t, from /sys/block (re-read once when the
  * disk appeared after the meter was created). */
 static void name_disk(struct blkio *b, uint32_t dev, struct em_disk_delta *d, int *stacked)
@@ -587,7 +270,33 @@ static void name_disk(struct blkio *b, uint32_t dev, struct em_disk_delta *d, in
     }
 }
 
-#endif
+/* The eBPF counters' differences over the window, per disk of the scope. */
+static int bpf_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size_t cap)
+{
+    const struct em_ebpf_reading *r0 = &b->bpf[0], *r1 = &b->bpf[1];
+    for (size_t i = 0; i < r1->n && *n < cap; i++) {
+        const struct em_ebpf_scope zero = {0}, *sa = &zero;
+        const struct em_ebpf_scope *ea = b->system ? &r1->d[i].all : &r1->d[i].tree;
+        for (size_t j = 0; j < r0->n && sa == &zero; j++)
+            if (r0->d[j].dev == r1->d[i].dev)
+                sa = b->system ? &r0->d[j].all : &r0->d[j].tree;
+        struct em_disk_delta d = {0};
+        int stacked = 0;
+        name_disk(b, r1->d[i].dev, &d, &stacked);
+        /* Request-based dm (multipath) clones its requests to the disks
+         * below: counted there. */
+        if (stacked)
+            continue;
+        d.read_bytes = sub(ea->read_bytes, sa->read_bytes);
+        d.write_bytes = sub(ea->write_bytes, sa->write_bytes);
+        d.reads = sub(ea->reads, sa->reads);
+        d.writes = sub(ea->writes, sa->writes);
+        d.busy_s = (double)sub(ea->busy_ns, sa->busy_ns) / 1e9;
+        if (d.read_bytes || d.write_bytes || d.busy_s > 0 || d.reads || d.writes)
+            v[(*n)++] = d;
+    }
+    return 0;
+}
 
 static int fill_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size_t cap)
 {
@@ -621,33 +330,7 @@ static int fill_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size
         }
         return 0;
     }
-#ifdef EM_HAVE_BPF
-    const struct bpf_reading *r0 = &b->bpf[0], *r1 = &b->bpf[1];
-    for (size_t i = 0; i < r1->n && *n < cap; i++) {
-        const struct bpf_snap *e = &r1->d[i];
-        const struct bpf_snap *s = snap_find(r0, e->dev);
-        struct bpf_snap zero = {0};
-        if (!s)
-            s = &zero;
-        const struct scope_snap *ea = b->system ? &e->all : &e->tree;
-        const struct scope_snap *sa = b->system ? &s->all : &s->tree;
-        struct em_disk_delta d = {0};
-        int stacked = 0;
-        name_disk(b, e->dev, &d, &stacked);
-        /* Request-based dm (multipath) clones its requests to the disks
-         * below: counted there. */
-        if (stacked)
-            continue;
-        d.read_bytes = sub(ea->io.read_bytes, sa->io.read_bytes);
-        d.write_bytes = sub(ea->io.write_bytes, sa->io.write_bytes);
-        d.reads = sub(ea->io.reads, sa->io.reads);
-        d.writes = sub(ea->io.writes, sa->io.writes);
-        d.busy_s = (double)sub(ea->busy_ns, sa->busy_ns) / 1e9;
-        if (d.read_bytes || d.write_bytes || d.busy_s > 0 || d.reads || d.writes)
-            v[(*n)++] = d;
-    }
-#endif
-    return 0;
+    return bpf_deltas(b, v, n, cap);
 }
 
 static int set_unavailable(struct em_reading *c, const char *fmt, ...) EM_PRINTF(2, 3);
@@ -665,14 +348,13 @@ static int set_unavailable(struct em_reading *c, const char *fmt, ...)
 
 static int bpf_warnings(struct blkio *b, struct em_readings *w)
 {
-#ifdef EM_HAVE_BPF
     if (b->method != M_BPF)
         return 0;
-    const struct bpf_reading *r0 = &b->bpf[0], *r1 = &b->bpf[1];
+    const struct em_ebpf_reading *r0 = &b->bpf[0], *r1 = &b->bpf[1];
     int err = 0;
     if (r1->dropped_devs > r0->dropped_devs)
         err = em_readings_warn(w, "disk: requests to more than %d disks were not counted",
-                               EM_BLK_MAX_DEVS);
+                               EM_EBPF_MAX_DEVS);
     if (!err && r1->dropped_rqs > r0->dropped_rqs)
         err = em_readings_warn(w,
                                "disk: %llu requests could not be followed (map full) "
@@ -684,11 +366,6 @@ static int bpf_warnings(struct blkio *b, struct em_readings *w)
                                "(map full): their I/O is missing",
                                (unsigned long long)(r1->dropped_pids - r0->dropped_pids));
     return err;
-#else
-    (void)b;
-    (void)w;
-    return 0;
-#endif
 }
 
 static int blkio_fill(struct em_source *s, struct em_reading *c, struct em_readings *w)
@@ -728,8 +405,8 @@ static int blkio_fill(struct em_source *s, struct em_reading *c, struct em_readi
          * the device, which is the same one unless an I/O scheduler or a
          * busy device defers the issue to another context. */
         err = em_extras_set_string(&c->extras, "tree_attribution",
-                                   b->tree_at_issue ? "issuer" : "submitter");
-    if (!err && b->method == M_BPF && b->no_dirty_credit)
+                                   em_ebpf_tree_at_issue(b->ebpf) ? "issuer" : "submitter");
+    if (!err && b->method == M_BPF && em_ebpf_no_dirty_credit(b->ebpf))
         err = em_readings_warn(w, "disk: no writeback_dirty_folio/page tracepoint: writes "
                                   "the kernel flushes later for the tree are not counted");
     return err ? err : 1;

@@ -60,10 +60,18 @@ int em_disk_power_lookup(const char *list, const char *dev, double *active, doub
     return 0;
 }
 
-struct totals {
+/* The model's inputs for a window, and what it found on the way. */
+struct model {
+    const struct em_config *cfg;
+    double duration_s;
+    int system, bytes_model;
+    double ga, gi, speed; /* the global powers and the bytes/speed model's speed */
+    int default_power, default_speed, no_busy;
+    /* over the charged devices */
     uint64_t read_bytes, write_bytes, reads, writes;
     double busy_s, active_s;
     int have_busy;
+    double pseudo_j, pseudo_u; /* the tree total of /proc/self/io, which has no device */
 };
 
 static int device_extras(struct em_extras *x, const struct em_disk_delta *d, double active,
@@ -89,102 +97,125 @@ static int device_extras(struct em_extras *x, const struct em_disk_delta *d, dou
     return err;
 }
 
-int em_disk_model_fill(struct em_reading *c, struct em_readings *w, const struct em_config *cfg,
-                       const char *source, int measures_busy, const struct em_disk_delta *d,
-                       size_t n)
+/* A device's active time: measured busy time, or bytes / speed. */
+static double active_time(struct model *m, const struct em_disk_delta *d)
 {
-    int system = cfg->disk_scope == EM_DISK_SCOPE_SYSTEM;
-    int bytes_model = cfg->disk_time == EM_DISK_TIME_BYTES;
-    double ga = cfg->disk_active_power >= 0 ? cfg->disk_active_power : EM_DISK_DEFAULT_ACTIVE_W;
-    double gi = cfg->disk_idle_power >= 0 ? cfg->disk_idle_power : EM_DISK_DEFAULT_IDLE_W;
-    double speed = cfg->disk_avg_speed > 0 ? cfg->disk_avg_speed : EM_DISK_DEFAULT_SPEED;
-    int default_power = 0, default_speed = 0, no_busy = 0;
-    struct totals t = {.have_busy = measures_busy};
-    double pseudo_j = 0, pseudo_u = 0;
-    int err = 0;
+    if (!m->bytes_model && !isnan(d->busy_s))
+        return d->busy_s;
+    double bytes = (double)(d->read_bytes + d->write_bytes);
+    if (!m->bytes_model)
+        m->no_busy = 1;
+    if (m->cfg->disk_avg_speed <= 0 && bytes > 0)
+        m->default_speed = 1;
+    return bytes / m->speed;
+}
 
-    c->status = EM_STATUS_ESTIMATED;
-    if (em_reading_set_source(c, source))
-        return EM_ERR_NOMEM;
-    for (size_t k = 0; k < n && !err; k++) {
-        double pa = ga, pi = gi;
-        int explicit = em_disk_power_lookup(cfg->disk_power, d[k].name, &pa, &pi);
-        int charged = explicit || d[k].pseudo || !(d[k].virt && system);
-        double bytes = (double)(d[k].read_bytes + d[k].write_bytes);
-        double active;
-        if (bytes_model || isnan(d[k].busy_s)) {
-            active = bytes / speed;
-            if (!bytes_model)
-                no_busy = 1;
-            if (cfg->disk_avg_speed <= 0 && bytes > 0)
-                default_speed = 1;
-        } else {
-            active = d[k].busy_s;
+/* One device's energy into c (or into the pseudo total), and the sums. */
+static int add_device(struct model *m, struct em_reading *c, const struct em_disk_delta *d)
+{
+    const struct em_config *cfg = m->cfg;
+    double pa = m->ga, pi = m->gi;
+    int explicit = em_disk_power_lookup(cfg->disk_power, d->name, &pa, &pi);
+    int charged = explicit || d->pseudo || !(d->virt && m->system);
+    double active = active_time(m, d);
+    double idle = cfg->include_idle && m->duration_s > active ? m->duration_s - active : 0;
+    double joules = charged ? active * pa + idle * pi : 0;
+    double unc = charged ? d->busy_err_s * (pa + (cfg->include_idle ? pi : 0)) : 0;
+    if (charged && !explicit &&
+        (cfg->disk_active_power < 0 || (cfg->include_idle && cfg->disk_idle_power < 0)))
+        m->default_power = 1;
+    if (charged) {
+        m->read_bytes += d->read_bytes;
+        m->write_bytes += d->write_bytes;
+        m->reads += d->reads;
+        m->writes += d->writes;
+        m->active_s += active;
+        if (!isnan(d->busy_s)) {
+            m->busy_s += d->busy_s;
+            m->have_busy = 1;
         }
-        double idle = cfg->include_idle && w->duration_s > active ? w->duration_s - active : 0;
-        double joules = charged ? active * pa + idle * pi : 0;
-        double unc = charged ? d[k].busy_err_s * (pa + (cfg->include_idle ? pi : 0)) : 0;
-        if (charged && !explicit &&
-            (cfg->disk_active_power < 0 || (cfg->include_idle && cfg->disk_idle_power < 0)))
-            default_power = 1;
-        if (charged) {
-            t.read_bytes += d[k].read_bytes;
-            t.write_bytes += d[k].write_bytes;
-            t.reads += d[k].reads;
-            t.writes += d[k].writes;
-            t.active_s += active;
-            if (!isnan(d[k].busy_s)) {
-                t.busy_s += d[k].busy_s;
-                t.have_busy = 1;
-            }
-        }
-        if (d[k].pseudo) {
-            pseudo_j += joules;
-            pseudo_u += unc;
-            continue;
-        }
-        err = em_reading_add_device(c, d[k].name, joules, unc);
-        if (!err)
-            err =
-                device_extras(&c->devices[c->ndevices - 1].extras, &d[k], active, pa, pi, charged);
     }
-    /* With devices, the report sums them; the tree total of /proc/self/io
-     * has none. */
-    c->joules = pseudo_j;
-    c->uncertainty_j = pseudo_u;
+    if (d->pseudo) {
+        m->pseudo_j += joules;
+        m->pseudo_u += unc;
+        return 0;
+    }
+    int err = em_reading_add_device(c, d->name, joules, unc);
+    return err ? err
+               : device_extras(&c->devices[c->ndevices - 1].extras, d, active, pa, pi, charged);
+}
 
-    struct em_extras *x = &c->extras;
+/* The component's own extras: the sums and the model used. */
+static int component_extras(const struct model *m, struct em_extras *x)
+{
+    int bytes_speed = m->bytes_model || m->no_busy;
+    int err = em_extras_set_integer(x, "read_bytes", (double)m->read_bytes);
     if (!err)
-        err = em_extras_set_integer(x, "read_bytes", (double)t.read_bytes);
+        err = em_extras_set_integer(x, "write_bytes", (double)m->write_bytes);
+    if (!err && (m->reads || m->writes))
+        err = em_extras_set_integer(x, "requests", (double)(m->reads + m->writes));
+    if (!err && m->have_busy)
+        err = em_extras_set_number(x, "busy_s", m->busy_s);
     if (!err)
-        err = em_extras_set_integer(x, "write_bytes", (double)t.write_bytes);
-    if (!err && (t.reads || t.writes))
-        err = em_extras_set_integer(x, "requests", (double)(t.reads + t.writes));
-    if (!err && t.have_busy)
-        err = em_extras_set_number(x, "busy_s", t.busy_s);
+        err = em_extras_set_number(x, "active_s", m->active_s);
     if (!err)
-        err = em_extras_set_number(x, "active_s", t.active_s);
+        err = em_extras_set_string(x, "model", bytes_speed ? "bytes/speed" : "busy-time");
     if (!err)
-        err =
-            em_extras_set_string(x, "model", bytes_model || no_busy ? "bytes/speed" : "busy-time");
-    if (!err)
-        err = em_extras_set_string(x, "scope", system ? "system" : "tree");
-    if (!err && (bytes_model || no_busy))
-        err = em_extras_set_number(x, "disk_avg_speed", speed);
-    if (!err && default_power)
+        err = em_extras_set_string(x, "scope", m->system ? "system" : "tree");
+    if (!err && bytes_speed)
+        err = em_extras_set_number(x, "disk_avg_speed", m->speed);
+    return err;
+}
+
+/* Warnings when figures of no disk in particular were used. */
+static int model_warnings(const struct model *m, struct em_readings *w, const char *source)
+{
+    int err = 0;
+    if (m->default_power)
         err = em_readings_warn(
             w,
             "disk: energy uses the default powers %g W active / %g W idle (the original "
             "tool's figures, not this machine's disks'): give --disk-active-power and "
             "--disk-idle-power, or --disk-power DEV:ACTIVE_W:IDLE_W",
-            ga, gi);
-    if (!err && no_busy && !bytes_model)
+            m->ga, m->gi);
+    if (!err && m->no_busy && !m->bytes_model)
         err = em_readings_warn(w,
                                "disk: %s measures no busy time, so active time is bytes / "
                                "%g B/s%s",
-                               source, speed,
-                               default_speed ? " (the original tool's example speed: give "
-                                               "--disk-avg-speed)"
-                                             : "");
+                               source, m->speed,
+                               m->default_speed ? " (the original tool's example speed: give "
+                                                  "--disk-avg-speed)"
+                                                : "");
+    return err;
+}
+
+int em_disk_model_fill(struct em_reading *c, struct em_readings *w, const struct em_config *cfg,
+                       const char *source, int measures_busy, const struct em_disk_delta *d,
+                       size_t n)
+{
+    struct model m = {
+        .cfg = cfg,
+        .duration_s = w->duration_s,
+        .system = cfg->disk_scope == EM_DISK_SCOPE_SYSTEM,
+        .bytes_model = cfg->disk_time == EM_DISK_TIME_BYTES,
+        .ga = cfg->disk_active_power >= 0 ? cfg->disk_active_power : EM_DISK_DEFAULT_ACTIVE_W,
+        .gi = cfg->disk_idle_power >= 0 ? cfg->disk_idle_power : EM_DISK_DEFAULT_IDLE_W,
+        .speed = cfg->disk_avg_speed > 0 ? cfg->disk_avg_speed : EM_DISK_DEFAULT_SPEED,
+        .have_busy = measures_busy,
+    };
+    c->status = EM_STATUS_ESTIMATED;
+    if (em_reading_set_source(c, source))
+        return EM_ERR_NOMEM;
+    int err = 0;
+    for (size_t k = 0; k < n && !err; k++)
+        err = add_device(&m, c, &d[k]);
+    /* With devices, the report sums them; the tree total of /proc/self/io
+     * has none. */
+    c->joules = m.pseudo_j;
+    c->uncertainty_j = m.pseudo_u;
+    if (!err)
+        err = component_extras(&m, &c->extras);
+    if (!err)
+        err = model_warnings(&m, w, source);
     return err;
 }
