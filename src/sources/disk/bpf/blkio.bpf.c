@@ -19,6 +19,11 @@
  * Busy time is exact: under a per-disk lock, the first request in flight
  * opens a busy period and the last completion closes it; only those two
  * events read the clock.
+ *
+ * One file (over 600 lines) because it is one BPF object: its programs
+ * share the maps and the static inline helpers, and bpftool makes one
+ * skeleton from one object; splitting it would need a BPF link step for no
+ * reader's benefit.
  */
 #include "vmlinux.h"
 
