@@ -1,9 +1,9 @@
 /*
- * The NVML source (src/sources/nvml/: nvml.c, worker.c, window.c): the edge arithmetic on
- * synthetic steps, then whole windows through the fake NVML library
- * (tests/fake_nvml/fake_nvml.c, built into $ENERGYMETER_BUILD/tests), whose
- * energy counter steps every 100 ms at a configured power: the truth of a
- * window is power x duration.
+ * The NVML source (src/sources/nvml/: nvml.c, library.c, worker.c,
+ * window.c): the edge arithmetic on synthetic steps, then whole windows
+ * through the fake NVML library (tests/fake_nvml/fake_nvml.c, built into
+ * $ENERGYMETER_BUILD/tests), whose energy counter steps every 100 ms at a
+ * configured power: the truth of a window is power x duration.
  */
 #include <stdarg.h>
 #include <stddef.h>
