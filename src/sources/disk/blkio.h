@@ -1,8 +1,9 @@
 /*
- * What the eBPF side (src/bpf/blkio.bpf.c) and user space (src/blkio.c)
- * share: the layout of the per-disk accounting map. Plain fixed-size types
- * only, because the BPF side sees the kernel's types (vmlinux.h) and user
- * space sees <linux/bpf.h>.
+ * What the eBPF side (bpf/blkio.bpf.c) and its loader in user space
+ * (ebpf.c) share: the layout of the per-disk accounting map. Plain
+ * fixed-size types only, because the BPF side sees the kernel's types
+ * (vmlinux.h) and user space sees <linux/bpf.h>. The source (blkio.c) never
+ * sees them: the loader hands it the plain snapshots of ebpf.h.
  */
 #ifndef EM_BLKIO_H
 #define EM_BLKIO_H

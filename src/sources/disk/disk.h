@@ -1,6 +1,7 @@
 /*
- * Storage internals shared by the blkio source (src/blkio.c), its fallbacks
- * (src/diskstats.c) and the disk energy model (src/disk_model.c).
+ * Storage internals shared by the blkio source (blkio.c), its fallbacks
+ * (diskstats.c) and the disk energy model (disk_model.c). The eBPF loader's
+ * snapshots are in ebpf.h.
  *
  * Storage is not a joule counter: each way of measuring gives cumulative
  * per-disk counters (bytes, requests, busy time), the meter's begin and end
