@@ -10,24 +10,32 @@ The original EnergyMeter API (see docs/python.md), on top of libenergymeter
 build/, the installed library, then the system's library path).
 """
 
+import sys as _sys
+
+from ._decorate import measure
 from ._lib import LibraryNotFound
-from .meter import EnergyMeter, EnergyMeterError, measure
+from ._result import Component, Measurement
+from ._warn import EnergyMeterWarning, apply_warnoptions as _apply_warnoptions
+from .meter import EnergyMeter, EnergyMeterError, RaplResult
+
+# -W error::energy_meter.EnergyMeterWarning (CPython cannot apply it itself).
+_apply_warnoptions(_sys.warnoptions)
 
 
-def library_version():
+def library_version() -> str:
     """The version of the libenergymeter actually loaded ("0.1.0")."""
     from . import _lib
 
     return _lib.decode(_lib.load().em_version())
 
 
-def library_path():
+def library_path() -> str:
     """Where the loaded libenergymeter came from."""
     from . import _lib
 
     return _lib.load().path
 
 
-__all__ = ["EnergyMeter", "EnergyMeterError", "LibraryNotFound", "measure", "library_version",
-           "library_path"]
+__all__ = ["EnergyMeter", "EnergyMeterError", "EnergyMeterWarning", "Measurement", "Component",
+           "RaplResult", "LibraryNotFound", "measure", "library_version", "library_path"]
 __version__ = "0.1.0"

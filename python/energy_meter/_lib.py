@@ -140,6 +140,14 @@ def _declare(lib):
     _sig(lib, "em_component_device_count", c_size_t, vp, c_size_t)
     _sig(lib, "em_device_name", c_char_p, vp, c_size_t, c_size_t)
     _sig(lib, "em_device_joules", c_double, vp, c_size_t, c_size_t)
+    _sig(lib, "em_component_uncertainty", c_double, vp, c_size_t)
+    _sig(lib, "em_component_source", c_char_p, vp, c_size_t)
+    _sig(lib, "em_component_degraded", c_int, vp, c_size_t)
+    _sig(lib, "em_component_in_total", c_int, vp, c_size_t)
+    _sig(lib, "em_component_number", c_double, vp, c_size_t, c_char_p)
+    _sig(lib, "em_component_string", c_char_p, vp, c_size_t, c_char_p)
+    _sig(lib, "em_report_warning_count", c_size_t, vp)
+    _sig(lib, "em_report_warning", c_char_p, vp, c_size_t)
     _sig(lib, "em_report_to_string", c_int, vp, c_int, ctypes.POINTER(vp))
     _sig(lib, "em_free", None, vp)
     # The time series accessors came later: a library without them simply
@@ -152,6 +160,19 @@ def _declare(lib):
         lib.has_samples = True
     except AttributeError:
         lib.has_samples = False
+    # Named windows (libenergymeter 0.2): without them, EnergyMeter.begin_window()
+    # says the library is too old.
+    try:
+        _sig(lib, "em_window_begin", c_int, vp, c_char_p)
+        _sig(lib, "em_window_end", c_int, vp, c_char_p, ctypes.POINTER(vp))
+        _sig(lib, "em_window_split", c_int, vp, c_char_p, ctypes.POINTER(vp))
+        _sig(lib, "em_window_cancel", c_int, vp, c_char_p)
+        _sig(lib, "em_window_count", c_size_t, vp)
+        _sig(lib, "em_report_free", None, vp)
+        _sig(lib, "em_report_window", c_char_p, vp)
+        lib.has_windows = True
+    except AttributeError:
+        lib.has_windows = False
 
 
 _lock = threading.Lock()

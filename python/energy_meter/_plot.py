@@ -26,8 +26,13 @@ def _pyplot():
 
 
 def _finish(plt, fig, filename):
+    """Save (and close: a loop of saved plots must not pile up open figures)
+    or show the figure."""
     if filename is not None:
-        fig.savefig(os.fspath(filename), bbox_inches="tight")
+        try:
+            fig.savefig(os.fspath(filename), bbox_inches="tight")
+        finally:
+            plt.close(fig)
         return
     import matplotlib
 
@@ -62,7 +67,7 @@ def bars(data, label, include_total, unavailable, filename):
         ax.text(0.99, 0.98, "n/a: not measured here (see report())", transform=ax.transAxes,
                 ha="right", va="top", fontsize=8, color="#777777")
     _finish(plt, fig, filename)
-    return fig, ax
+    return fig
 
 
 def power(samples, names, per_device, label, filename):
@@ -91,4 +96,4 @@ def power(samples, names, per_device, label, filename):
         ax.legend(loc="best")
     ax.grid(True, alpha=0.3)
     _finish(plt, fig, filename)
-    return fig, ax
+    return fig

@@ -1,24 +1,30 @@
-"""EnergyMeter: the original tool's API on top of libenergymeter.
+"""EnergyMeter: the original tool's API on top of libenergymeter, plus named
+windows.
 
 Every number comes from the C library (python/energy_meter/_lib.py loads it);
-this module only converts: options in, report out.
+this module only converts: arguments in, results out.
 """
 
-import copy
+from __future__ import annotations
+
+import collections
 import ctypes
-import functools
-import json
-import math
-import numbers
+import itertools
+import os
 import threading
-import warnings
 import time
+import warnings
+import weakref
+from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Union
 
 import numpy as np
 
-from . import _lib
+from . import _args, _lib
+from ._result import FIXED_COMPONENTS, Measurement, original_shape
+from ._sync import make_sync
+from ._warn import EnergyMeterWarning, Warner
 
-FIXED_COMPONENTS = ("cpu", "dram", "gpu", "disk")
+__all__ = ["EnergyMeter", "EnergyMeterError", "EnergyMeterWarning", "Measurement", "RaplResult"]
 
 
 class EnergyMeterError(RuntimeError):
@@ -28,24 +34,72 @@ class EnergyMeterError(RuntimeError):
     comes from the Python side, such as asking for results before end()).
     """
 
-    def __init__(self, message, code=None):
+    def __init__(self, message: str, code: Optional[int] = None) -> None:
         super().__init__(message)
         self.code = code
 
 
-def _number(name, value, allow_zero=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError("%s must be a number, not %r" % (name, value))
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError("%s must be finite, not %r" % (name, value))
-    if v < 0 or (v == 0 and not allow_zero):
-        raise ValueError("%s must be %s 0, not %r" % (name, ">=" if allow_zero else ">", value))
-    return v
+class RaplResult(NamedTuple):
+    """The original's ``meter.result`` (pyRAPL's Result): label, timestamp
+    (s since the epoch), duration (microseconds), pkg and dram (microjoules
+    per socket; None when not measured)."""
+
+    label: str
+    timestamp: float
+    duration: float
+    pkg: Optional[List[float]]
+    dram: Optional[List[float]]
 
 
-def _nan_to_none(v):
-    return None if v is None or not math.isfinite(v) else float(v)
+class _RaplView:
+    """``EnergyMeter.meter``: where the original kept its pyRAPL Measurement.
+    ``result`` is the last window's CPU and DRAM energy in pyRAPL's units."""
+
+    def __init__(self, em: "EnergyMeter") -> None:
+        self._em = weakref.ref(em)
+
+    @property
+    def label(self) -> str:
+        em = self._em()
+        return em.label if em is not None else ""
+
+    @property
+    def result(self) -> Optional[RaplResult]:
+        em = self._em()
+        if em is None or em._last is None:
+            return None
+        m = em._last
+        per = original_shape(m.components)
+
+        def uj(name: str) -> Optional[List[float]]:
+            c = m.components.get(name)
+            return None if c is None or c.joules is None else [float(v) * 1e6 for v in per[name]]
+
+        return RaplResult(em.label, m.start_time, m.duration * 1e6, uj("cpu"), uj("dram"))
+
+    def begin(self) -> None:
+        em = self._em()
+        if em is not None:
+            em.begin()
+
+    def end(self) -> None:
+        em = self._em()
+        if em is not None:
+            em.end()
+
+
+# Every meter of this process, for the fork handler.
+_METERS: "weakref.WeakSet[EnergyMeter]" = weakref.WeakSet()
+_auto_names = itertools.count(1)
+
+
+def _after_fork_in_child() -> None:
+    for m in list(_METERS):
+        m._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class EnergyMeter:
@@ -62,173 +116,186 @@ class EnergyMeter:
                                               #  socket, 'gpu': float, 'disk': float}
         em.plot_total_joules_per_component()
 
+    And named windows, nested or overlapping, any number at once on one
+    meter (one sampler thread and one eBPF program per process)::
+
+        em.begin_window("prefill")
+        ...
+        m = em.end_window("prefill", units=n_tokens)   # a Measurement
+        m.joules_per_unit, m.components["cpu"].joules, m.report()
+
     Components:
 
-    - cpu and dram: RAPL energy counters (per package), read at begin() and
-      end() and often enough in between by the library's sampler thread that
+    - cpu and dram: RAPL energy counters (per package), read at the window's
+      ends and often enough in between by the library's sampler thread that
       no counter wrap is missed.
-    - gpu: every NVIDIA GPU's energy counter (or integrated power), all the
-      energy the GPUs drew in the window.
+    - gpu: every NVIDIA GPU's energy counter (or integrated power).
     - disk: block I/O measured at the device (eBPF), of this process and its
-      children. **When disk_avg_speed is given, disk energy uses the original
-      bytes/speed model**: active time = (bytes read + bytes written) /
-      disk_avg_speed, energy = active time x disk_active_power (+ the idle
-      time x disk_idle_power when include_idle is true), on the bytes
-      actually transferred to and from the device. Without disk_avg_speed the
-      measured busy time of the device replaces bytes / speed.
+      children. With disk_avg_speed the original bytes/speed model is used on
+      the bytes actually transferred; without it the device's measured busy
+      time.
 
     A component without a working source reads as the original returned it
-    (cpu, dram: ``array([0.0])``; gpu, disk: ``0.0``), and ``report()`` says
-    why, and how to fix it.
+    (cpu, dram: ``array([0.0])``; gpu, disk: ``0.0``), and an
+    EnergyMeterWarning says why and how to fix it (once per meter and reason);
+    so do estimates and degraded values. ``report()`` has every detail.
 
-    Parameters beyond the original (all optional):
+    Parameters beyond the original (all optional, keyword):
 
     - ignore_disk: do not measure storage at all.
-    - interval_ms: record a time series of power every interval_ms
-      milliseconds (see samples() and plot_power_over_time()).
+    - interval_ms: record a time series of power every interval_ms ms
+      (samples(), plot_power_over_time(), to_dataframe("samples")).
     - gpus: the GPU indexes to measure (list of ints or "0,2"); default all.
-    - gpu_settle_ms: end() may wait up to this long for the GPU energy
-      counter's next step, for exact short windows.
+    - gpu_settle_ms: a window's end may wait up to this long for the GPU
+      energy counter's next step, for exact short windows.
     - disk_scope: "tree" (this process and its children, default) or "system".
     - disk_time: "bytes" (the original model; the default when disk_avg_speed
       is given) or "busy" (measured busy time; the default otherwise).
-    - disk_power: per-device powers, {"nvme0n1": (active_w, idle_w), ...}.
+    - disk_power: per-device powers, {"nvme0n1": (active_w, idle_w), ...} or
+      "nvme0n1:6:1.42".
     - no_bpf: never use eBPF (fallback sources only).
-    - baseline_file: the idle baseline to use (see ``energymeter calibrate``);
-      by default the stored one is used when there is one (use_baseline=False:
-      never). With a baseline, report() carries idle_joules and dynamic_joules.
+    - baseline_file / use_baseline: the idle baseline (``energymeter
+      calibrate``); by default the stored one when there is one.
     - no_estimates: never estimate (a component without a sensor is
-      unavailable instead of modelled; estimates say status "estimated").
+      unavailable instead of modelled).
     - cpu_tdp_w, cpu_idle_w: the CPUs' power at full load and idle, watts,
-      for the CPU model where there is no sensor (default: built-in table).
+      for the CPU model where there is no sensor.
+    - sync_cuda: wait for the GPU work of torch, CuPy or JAX (those already
+      imported) at both ends of every window; sync: a callable to call there
+      instead.
+    - history: how many finished windows to keep for to_dataframe().
 
     Bad arguments raise ValueError (or TypeError for a wrong type); errors of
-    the library raise EnergyMeterError with its message. One meter can
-    measure many begin()/end() windows, one at a time; it is also a context
-    manager (``with EnergyMeter(...) as em: ...`` measures the block).
+    the library raise EnergyMeterError with its message. A meter is a context
+    manager (``with EnergyMeter() as em: ...``); ``em.window(name)`` is one
+    for a named window. A meter inherited by a forked child keeps working
+    there with a sampler of its own; a window begun before the fork cannot be
+    ended in the child (EnergyMeterError). Meters cannot be pickled.
     """
 
-    def __init__(self, disk_avg_speed=None, disk_active_power=None, disk_idle_power=None,
-                 label=None, include_idle=False, ignore_disk=False, interval_ms=None,
-                 gpus=None, gpu_settle_ms=None, disk_scope=None, disk_time=None,
-                 disk_power=None, no_bpf=False, no_estimates=False, cpu_tdp_w=None,
-                 cpu_idle_w=None, baseline_file=None, use_baseline=True):
-        self._meter = None
+    # The original's implementation details, kept as names only: there is no
+    # bpftrace script, subprocess or GPU polling thread here.
+    SCRIPT: Optional[str] = None
+
+    def __init__(self, disk_avg_speed: Optional[float] = None,
+                 disk_active_power: Optional[float] = None,
+                 disk_idle_power: Optional[float] = None, label: Optional[str] = None,
+                 include_idle: bool = False, ignore_disk: bool = False, *,
+                 interval_ms: Optional[int] = None,
+                 gpus: Union[None, str, int, List[int]] = None,
+                 gpu_settle_ms: Optional[int] = None, disk_scope: Optional[str] = None,
+                 disk_time: Optional[str] = None, disk_power: Optional[_args.DiskPower] = None,
+                 no_bpf: bool = False, no_estimates: bool = False,
+                 cpu_tdp_w: Optional[float] = None, cpu_idle_w: Optional[float] = None,
+                 baseline_file: Optional[str] = None, use_baseline: bool = True,
+                 sync_cuda: bool = False, sync: Optional[Callable[[], Any]] = None,
+                 history: int = 10000) -> None:
+        self._meter: Optional[int] = None
         self._lock = threading.RLock()
         self._running = False
-        self._result = None
+        self._last: Optional[Measurement] = None
+        self._windows: Dict[str, float] = {}
+        self._lost: Dict[str, int] = {}
+        self._pid = os.getpid()
+        self._warner = Warner()
 
         if disk_avg_speed is not None:
-            disk_avg_speed = _number("disk_avg_speed", disk_avg_speed, allow_zero=False)
+            disk_avg_speed = _args.number("disk_avg_speed", disk_avg_speed, allow_zero=False)
         if disk_active_power is not None:
-            disk_active_power = _number("disk_active_power", disk_active_power)
+            disk_active_power = _args.number("disk_active_power", disk_active_power)
         if disk_idle_power is not None:
-            disk_idle_power = _number("disk_idle_power", disk_idle_power)
-        if label is not None and not isinstance(label, str):
-            raise TypeError("label must be a string, not %r" % (label,))
+            disk_idle_power = _args.number("disk_idle_power", disk_idle_power)
+        if label is not None:
+            label = _args.text("label", label)
+        include_idle = _args.flag("include_idle", include_idle)
+        ignore_disk = _args.flag("ignore_disk", ignore_disk)
+        no_bpf = _args.flag("no_bpf", no_bpf)
+        no_estimates = _args.flag("no_estimates", no_estimates)
+        use_baseline = _args.flag("use_baseline", use_baseline)
+        sync_cuda = _args.flag("sync_cuda", sync_cuda)
         if interval_ms is not None:
-            if isinstance(interval_ms, bool) or not isinstance(interval_ms, numbers.Integral):
-                raise TypeError("interval_ms must be an integer number of milliseconds")
-            if not 1 <= interval_ms <= 3600000:
-                raise ValueError("interval_ms must be from 1 to 3600000, not %r" % (interval_ms,))
-        gpu_list = None
-        if gpus is not None:
-            items = gpus.split(",") if isinstance(gpus, str) else list(gpus)
-            try:
-                idx = [int(str(g).strip()) for g in items]
-            except ValueError:
-                raise ValueError("gpus must be GPU indexes (e.g. [0, 2] or '0,2'), not %r"
-                                 % (gpus,)) from None
-            if not idx or any(i < 0 or i > 1023 for i in idx):
-                raise ValueError("gpus must be GPU indexes from 0 to 1023, not %r" % (gpus,))
-            gpu_list = ",".join(str(i) for i in idx)
+            interval_ms = _args.integer("interval_ms", interval_ms, 1, 3600000)
+        gpu_list = _args.gpus(gpus)
         if gpu_settle_ms is not None:
-            if isinstance(gpu_settle_ms, bool) or not isinstance(gpu_settle_ms, numbers.Integral):
-                raise TypeError("gpu_settle_ms must be an integer number of milliseconds")
-            if not 0 <= gpu_settle_ms <= 10000:
-                raise ValueError("gpu_settle_ms must be from 0 to 10000, not %r"
-                                 % (gpu_settle_ms,))
-        scopes = {None: _lib.EM_DISK_SCOPE_TREE, "tree": _lib.EM_DISK_SCOPE_TREE,
-                  "system": _lib.EM_DISK_SCOPE_SYSTEM}
-        if disk_scope not in scopes:
-            raise ValueError("disk_scope must be 'tree' or 'system', not %r" % (disk_scope,))
+            gpu_settle_ms = _args.integer("gpu_settle_ms", gpu_settle_ms, 0, 10000)
+        scope = _args.choice("disk_scope", disk_scope or "tree", ("tree", "system"))
         if disk_time is None:
             disk_time = "bytes" if disk_avg_speed is not None else "busy"
-        if disk_time not in ("bytes", "busy"):
-            raise ValueError("disk_time must be 'bytes' or 'busy', not %r" % (disk_time,))
+        disk_time = _args.choice("disk_time", disk_time, ("bytes", "busy"))
         if disk_time == "bytes" and disk_avg_speed is None:
             raise ValueError("disk_time='bytes' (the original model) needs disk_avg_speed")
-        disk_power_s = None
-        if disk_power is not None:
-            if isinstance(disk_power, str):
-                disk_power_s = disk_power
-            else:
-                parts = []
-                for dev, powers in dict(disk_power).items():
-                    try:
-                        active, idle = powers
-                    except (TypeError, ValueError):
-                        raise ValueError("disk_power[%r] must be (active_w, idle_w)"
-                                         % (dev,)) from None
-                    if not isinstance(dev, str) or not dev or any(c in dev for c in ":,"):
-                        raise ValueError("disk_power: bad device name %r" % (dev,))
-                    parts.append("%s:%r:%r" % (dev, _number("active power of %s" % dev, active),
-                                               _number("idle power of %s" % dev, idle)))
-                disk_power_s = ",".join(parts) or None
-
+        disk_power_s = _args.disk_power(disk_power)
         if cpu_tdp_w is not None:
-            cpu_tdp_w = _number("cpu_tdp_w", cpu_tdp_w, allow_zero=False)
+            cpu_tdp_w = _args.number("cpu_tdp_w", cpu_tdp_w, allow_zero=False)
         if cpu_idle_w is not None:
-            cpu_idle_w = _number("cpu_idle_w", cpu_idle_w)
+            cpu_idle_w = _args.number("cpu_idle_w", cpu_idle_w)
+        if baseline_file is not None:
+            baseline_file = _args.text("baseline_file", os.fspath(baseline_file))
+        history = _args.integer("history", history, 0, 10 ** 9, unit="windows")
+        self._sync = make_sync(sync_cuda, sync)
 
         # The original's attributes.
         self.label = label if label else "Meter"
-        self.include_idle = bool(include_idle)
+        self.include_idle = include_idle
         self.disk_avg_speed = disk_avg_speed
         self.disk_active_power = disk_active_power
         self.disk_idle_power = disk_idle_power
-        self.ignore_disk = bool(ignore_disk)
+        self.ignore_disk = ignore_disk
         self.interval_ms = interval_ms
-        self.start_time = None  # seconds since the epoch (the report's start)
-        self.end_time = None
-        self.duration = None  # seconds, measured on the monotonic clock
+        self.start_time: Optional[float] = None  # seconds since the epoch (the report's)
+        self.end_time: Optional[float] = None
+        self.duration: Optional[float] = None  # seconds, on the monotonic clock
+        self.total_rbytes = 0  # bytes read from / written to storage in the last window
+        self.total_wbytes = 0
+        self.thread_gpu = None  # the original's GPU polling thread: none here
+        self.bpftrace_command = None  # nor a bpftrace subprocess
+        self.popen = None
+        self.bpftrace_pid = None
+        self.measurements: Deque[Measurement] = collections.deque(maxlen=history)
 
         self._libh = _lib.load()
-        lib = self._libh
-        opts = _lib.init_options(lib)
-        opts.label = label.encode() if label else None
-        opts.include_idle = 1 if include_idle else 0
+        opts = _lib.init_options(self._libh)
+        # The Options hold pointers into these bytes: keep them with the meter.
+        self._keep = [s.encode() if s else None for s in (label, gpu_list, disk_power_s)]
+        opts.label, opts.gpu_list, opts.disk_power = self._keep
+        opts.include_idle = int(include_idle)
         opts.disk_avg_speed = disk_avg_speed or 0.0
         opts.disk_active_power = -1.0 if disk_active_power is None else disk_active_power
         opts.disk_idle_power = -1.0 if disk_idle_power is None else disk_idle_power
         opts.interval_ms = interval_ms or 0
-        opts.gpu_list = gpu_list.encode() if gpu_list else None
         if gpu_settle_ms is not None:
             opts.gpu_settle_ms = gpu_settle_ms
-        opts.disk_scope = scopes[disk_scope]
+        opts.disk_scope = (_lib.EM_DISK_SCOPE_SYSTEM if scope == "system"
+                           else _lib.EM_DISK_SCOPE_TREE)
         opts.disk_time = (_lib.EM_DISK_TIME_BYTES if disk_time == "bytes"
                           else _lib.EM_DISK_TIME_BUSY)
-        opts.disk_power = disk_power_s.encode() if disk_power_s else None
-        opts.ignore_disk = 1 if ignore_disk else 0
-        opts.no_bpf = 1 if no_bpf else 0
-        opts.no_estimates = 1 if no_estimates else 0
+        opts.ignore_disk = int(ignore_disk)
+        opts.no_bpf = int(no_bpf)
+        opts.no_estimates = int(no_estimates)
         if cpu_tdp_w is not None:
             opts.cpu_tdp_w = cpu_tdp_w
         if cpu_idle_w is not None:
             opts.cpu_idle_w = cpu_idle_w
+        self._opts = opts
+        self._baseline = (baseline_file, use_baseline)
+        self._open()
+        _METERS.add(self)
 
+    # ------------------------------------------------------------ life cycle
+    def _open(self) -> None:
+        lib = self._libh
         handle = ctypes.c_void_p()
-        err = lib.em_meter_new(ctypes.byref(opts), ctypes.byref(handle))
+        err = lib.em_meter_new(ctypes.byref(self._opts), ctypes.byref(handle))
         if err:
             # The message of a failed em_meter_new() is per thread: read it now.
             msg = _lib.decode(lib.em_meter_errmsg(None)) or _lib.decode(lib.em_strerror(err))
             if err == _lib.EM_ERR_INVALID:
                 raise ValueError(msg)
             raise EnergyMeterError(msg, err)
-        self._meter = handle
-        self._load_baseline(baseline_file, use_baseline)
+        self._meter = handle.value
+        self._load_baseline(*self._baseline)
 
-    def _load_baseline(self, path, use):
+    def _load_baseline(self, path: Optional[str], use: bool) -> None:
         """The idle baseline `energymeter calibrate` stored, as stat uses it."""
         if path is None and not use:
             return
@@ -240,10 +307,27 @@ class EnergyMeter:
         if path is not None:
             self.close()
             raise EnergyMeterError(msg, err)
-        warnings.warn("energy_meter: %s (ignored)" % msg)
+        warnings.warn("energy_meter: %s (ignored)" % msg, EnergyMeterWarning, stacklevel=3)
 
-    # ------------------------------------------------------------ life cycle
-    def _check(self, err):
+    def _forked(self) -> None:
+        """In a forked child: the library's meter belongs to the parent (its
+        sampler thread did not survive the fork). Forget it without freeing
+        it, and open a fresh one on next use."""
+        self._lock = threading.RLock()
+        if self._meter is None:
+            return
+        self._meter = None
+        self._reopen = True
+        parent = self._pid
+        self._pid = os.getpid()
+        for name in self._windows:
+            self._lost[name] = parent
+        if self._running:
+            self._lost[""] = parent
+        self._windows = {}
+        self._running = False
+
+    def _check(self, err: int) -> None:
         if err:
             lib = self._libh
             msg = _lib.decode(lib.em_meter_errmsg(self._meter)) or ""
@@ -251,201 +335,279 @@ class EnergyMeter:
                 msg = _lib.decode(lib.em_strerror(err))
             raise EnergyMeterError(msg, err)
 
-    def _handle(self):
+    def _handle(self) -> int:
         if self._meter is None:
-            raise EnergyMeterError("this EnergyMeter is closed")
-        return self._meter
+            if getattr(self, "_reopen", False):
+                self._reopen = False
+                self._open()  # the child's own meter, sampler and sources
+            else:
+                raise EnergyMeterError("this EnergyMeter is closed")
+        return self._meter  # type: ignore[return-value]
 
-    def begin(self):
+    def _lost_in_fork(self, name: str, what: str) -> None:
+        parent = self._lost.pop(name, None)
+        if parent is not None:
+            raise EnergyMeterError(
+                "%s was begun in process %d, before this process was forked from it: its "
+                "first readings belong to the parent. Begin a new window in this process (%d)"
+                % (what, parent, os.getpid()), _lib.EM_ERR_STATE)
+
+    def _call_sync(self) -> None:
+        if self._sync is not None:
+            self._sync()
+
+    def begin(self) -> None:
         """Start measuring. The sources were opened by the constructor, so
         this only reads each counter once (microseconds)."""
         with self._lock:
             m = self._handle()
             if self._running:
-                raise EnergyMeterError("begin() called twice without end()",
-                                       _lib.EM_ERR_STATE)
-            wall = time.time()
+                raise EnergyMeterError("begin() called twice without end()", _lib.EM_ERR_STATE)
+            self._lost.pop("", None)
+            self._call_sync()
             self._check(self._libh.em_begin(m))
             self._running = True
-            self.start_time = wall
+            self.start_time = time.time()
             self.end_time = None
             self.duration = None
 
-    def end(self):
-        """Stop measuring and compute the results of the window."""
+    def end(self) -> None:
+        """Stop measuring and compute the results of the window. Warns
+        (EnergyMeterWarning) about every component unavailable, estimated or
+        degraded, once per meter and reason."""
         with self._lock:
+            self._lost_in_fork("", "the begin() window")
             m = self._handle()
             if not self._running:
                 raise EnergyMeterError("end() called without begin()", _lib.EM_ERR_STATE)
-            err = self._libh.em_end(m)
+            self._call_sync()
+            lib = self._libh
+            if self._last is not None and self._last._finalizer is None:
+                self._last._release()  # the library reuses the last report's memory
+            err = lib.em_end(m)
             self._running = False
             self._check(err)
-            self._result = self._snapshot()
-            self.start_time = self._result["start_time"]
-            self.end_time = self._result["end_time"]
-            self.duration = self._result["duration"]
+            r = lib.em_meter_report(m)
+            if not r:
+                raise EnergyMeterError("the library returned no report")
+            res = Measurement(lib, r, None, self.label, owned=False,
+                              interval_ms=self.interval_ms)
+            self._finish(res)
 
-    def close(self):
-        """Free the library's meter (its sampler thread). Also done when the
-        object is garbage-collected."""
+    def _finish(self, res: Measurement) -> None:
+        self._last = res
+        self.measurements.append(res)
+        self.start_time = res.start_time
+        self.end_time = res.end_time
+        self.duration = res.duration
+        self.total_rbytes = res.read_bytes
+        self.total_wbytes = res.write_bytes
+        self._warner.check(res.components.values(), res.warnings, stacklevel=4)
+
+    def close(self) -> None:
+        """Free the library's meter (its sampler thread, when no other meter
+        of this process shares it). Also done when the object is collected."""
         with self._lock:
             if self._meter is not None:
+                if self._last is not None and self._last._finalizer is None:
+                    self._last._release()
                 self._libh.em_meter_free(self._meter)
                 self._meter = None
                 self._running = False
+                self._windows = {}
+            self._reopen = False
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
-            self.close()
+            if getattr(self, "_pid", None) == os.getpid():
+                self.close()
         except Exception:
             pass
 
-    def __enter__(self):
+    def __enter__(self) -> "EnergyMeter":
         self.begin()
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type, exc, tb) -> bool:
         if self._running:
             self.end()
         return False
 
+    def __reduce__(self):
+        raise TypeError("an EnergyMeter cannot be pickled: it holds the library's open sensors "
+                        "and sampler thread. Create an EnergyMeter in the other process (with "
+                        "the same arguments); its Measurement results can be pickled")
+
     @property
-    def running(self):
+    def running(self) -> bool:
         """True between begin() and end()."""
         return self._running
 
-    def __repr__(self):
-        state = "closed" if self._meter is None else ("running" if self._running else "idle")
+    @property
+    def meter(self) -> _RaplView:
+        """The original's pyRAPL measurement: ``meter.result`` has the last
+        window's pkg and dram energy in microjoules per socket."""
+        return _RaplView(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._meter is None and not getattr(self, "_reopen", False) else (
+            "running" if self._running else "idle")
+        if self._windows:
+            state += ", %d windows open" % len(self._windows)
         return "<EnergyMeter %r %s>" % (self.label, state)
 
-    # ------------------------------------------------------------ snapshot
-    def _snapshot(self):
-        """Copy everything out of the report (valid only until the next end())."""
-        lib = self._libh
-        r = lib.em_meter_report(self._meter)
-        if not r:
-            raise EnergyMeterError("the library returned no report")
-        err, text = _lib.report_string(lib, r, _lib.EM_FORMAT_JSON)
-        if err:
-            raise EnergyMeterError(_lib.decode(lib.em_strerror(err)), err)
-        rep = json.loads(text)
-        comps = {}
-        for c in range(lib.em_report_component_count(r)):
-            name = _lib.decode(lib.em_component_name(r, c))
-            status = lib.em_component_status(r, c)
-            devs = [(_lib.decode(lib.em_device_name(r, c, d)), lib.em_device_joules(r, c, d))
-                    for d in range(lib.em_component_device_count(r, c))]
-            comps[name] = {
-                "available": status != _lib.EM_STATUS_UNAVAILABLE,
-                "joules": lib.em_component_joules(r, c),
-                "reason": _lib.decode(lib.em_component_reason(r, c)),
-                "devices": devs,
-            }
-        return {
-            "report": rep,
-            "components": comps,
-            "start_time": lib.em_report_start_ns(r) / 1e9,
-            "end_time": lib.em_report_end_ns(r) / 1e9,
-            "duration": lib.em_report_duration_s(r),
-            "samples": self._read_samples(r, rep),
-        }
+    # ------------------------------------------------------------ windows
+    def _need_windows(self) -> None:
+        if not self._libh.has_windows:
+            raise EnergyMeterError(
+                "named windows need libenergymeter 0.2 or newer (loaded: %s from %s)"
+                % (_lib.decode(self._libh.em_version()), self._libh.path))
 
-    def _read_samples(self, r, rep):
-        lib = self._libh
-        ts = rep.get("time_series")
-        out = {"interval_s": None, "downsampled_by": 1, "t_s": np.zeros(0), "components": {}}
-        if isinstance(ts, dict):
-            out["interval_s"] = ts.get("interval_s")
-            out["downsampled_by"] = ts.get("downsampled_by", 1)
-        elif self.interval_ms:
-            out["interval_s"] = self.interval_ms / 1000.0
-        if lib.has_samples:
-            n = lib.em_report_sample_count(r)
-            if n == 0:
-                return out
-            out["t_s"] = np.array([lib.em_report_sample_time(r, i) for i in range(n)])
-            for c in range(lib.em_report_component_count(r)):
-                name = _lib.decode(lib.em_component_name(r, c))
-                watts = np.array([lib.em_report_sample_power(r, i, c) for i in range(n)])
-                devices = {}
-                for d in range(lib.em_component_device_count(r, c)):
-                    dname = _lib.decode(lib.em_device_name(r, c, d))
-                    devices[dname] = np.array(
-                        [lib.em_report_sample_device_power(r, i, c, d) for i in range(n)])
-                if n and np.all(np.isnan(watts)):
-                    continue  # nothing known of this component over time (as in the JSON)
-                out["components"][name] = {"watts": watts, "devices": devices}
-            return out
-        if not isinstance(ts, dict):
-            return out
+    def begin_window(self, name: str) -> str:
+        """Start a named window; any number may be open at once, nested or
+        overlapping, ended in any order (from any thread). Returns name.
+        EnergyMeterError when a window of that name is open."""
+        _args.window_name(name)
+        self._need_windows()
+        with self._lock:
+            m = self._handle()
+            self._lost.pop(name, None)
+            if name in self._windows:
+                raise EnergyMeterError("a window named %r is already open: end it or cancel it "
+                                       "first" % name, _lib.EM_ERR_STATE)
+            self._call_sync()
+            self._check(self._libh.em_window_begin(m, name.encode()))
+            self._windows[name] = time.time()
+        return name
 
-        def arr(xs):
-            return np.array([np.nan if x is None else float(x) for x in xs], dtype=float)
+    def end_window(self, name: str, units: Optional[float] = None) -> Measurement:
+        """End the named window and return its Measurement. units: the work
+        done in it (tokens, samples, requests): joules_per_unit is then
+        total_joules / units. Warns like end()."""
+        _args.window_name(name)
+        if units is not None:
+            units = _args.number("units", units, allow_zero=False)
+        self._need_windows()
+        with self._lock:
+            self._lost_in_fork(name, "window %r" % name)
+            m = self._handle()
+            if name not in self._windows:
+                raise EnergyMeterError("no window named %r is open (open: %s)"
+                                       % (name, ", ".join(map(repr, self._windows)) or "none"),
+                                       _lib.EM_ERR_NOT_FOUND)
+            self._call_sync()
+            out = ctypes.c_void_p()
+            err = self._libh.em_window_end(m, name.encode(), ctypes.byref(out))
+            del self._windows[name]
+            self._check(err)
+            res = Measurement(self._libh, out.value, name, self.label, units=units,
+                              interval_ms=self.interval_ms)
+            self._finish(res)
+        return res
 
-        out["t_s"] = arr(ts.get("t_s", []))
-        for name, c in (ts.get("components") or {}).items():
-            out["components"][name] = {
-                "watts": arr(c.get("watts", [])),
-                "devices": {d: arr(v) for d, v in (c.get("devices") or {}).items()},
-            }
-        return out
+    def cancel_window(self, name: str) -> None:
+        """Forget an open window without a result."""
+        _args.window_name(name)
+        self._need_windows()
+        with self._lock:
+            if self._lost.pop(name, None) is not None:
+                return
+            m = self._handle()
+            if name not in self._windows:
+                raise EnergyMeterError("no window named %r is open" % name,
+                                       _lib.EM_ERR_NOT_FOUND)
+            err = self._libh.em_window_cancel(m, name.encode())
+            del self._windows[name]
+            self._check(err)
 
-    def _done(self):
-        if self._result is None:
+    @property
+    def open_windows(self) -> List[str]:
+        """The names of the windows open now."""
+        with self._lock:
+            return list(self._windows)
+
+    def window(self, name: Optional[str] = None, units: Optional[float] = None) -> "_Window":
+        """A named window as a context manager (``with``, ``async with``)::
+
+            with em.window("decode") as w:
+                generate()
+                w.units = n_tokens      # may be set inside
+            w.result.joules_per_unit
+
+        Without a name, a unique one is made. The window ends when the block
+        does, also on an exception."""
+        if name is None:
+            name = "window-%d" % next(_auto_names)
+        _args.window_name(name)
+        return _Window(self, name, units)
+
+    # ------------------------------------------------------------- results
+    def _done(self) -> Measurement:
+        if self._last is None:
             if self._running:
                 raise EnergyMeterError("the measurement is still running: call end() first")
             raise EnergyMeterError("nothing measured yet: call begin() and end() first")
-        return self._result
+        return self._last
 
-    # ------------------------------------------------------------- results
-    def get_total_joules_per_component(self):
+    @property
+    def last(self) -> Optional[Measurement]:
+        """The Measurement of the last window that ended (begin/end or named)."""
+        return self._last
+
+    def get_total_joules_per_component(self) -> Dict[str, Any]:
         """Joules of the last window, as the original returned them:
         ``{'cpu': numpy array (one value per CPU package/socket),
         'dram': numpy array (one per socket), 'gpu': float (all GPUs),
         'disk': float}``. A component without a source gives array([0.0])
-        or 0.0, as the original did; report() says why."""
-        comps = self._done()["components"]
-        res = {}
-        for name in ("cpu", "dram"):
-            c = comps.get(name)
-            if not c or not c["available"]:
-                res[name] = np.array([0.0])
-            elif c["devices"]:
-                res[name] = np.array([j for _, j in c["devices"]], dtype=float)
-            else:
-                res[name] = np.array([c["joules"]], dtype=float)
-        for name in ("gpu", "disk"):
-            c = comps.get(name)
-            res[name] = float(c["joules"]) if c and c["available"] else 0.0
-        return res
+        or 0.0, as the original did, and end() warned why."""
+        return original_shape(self._done().components)
 
     # The original tool's first spelling, for scripts written against it.
     get_total_jules_per_component = get_total_joules_per_component
 
-    def joules(self, component):
-        """Joules of one component of the last window (any name the report
-        has: cpu, dram, gpu, disk, psys...); None when it is unavailable
-        (report() says why). ValueError for a name the report does not have."""
-        comps = self._done()["components"]
-        if component not in comps:
-            raise ValueError("unknown component %r (the report has: %s)"
-                             % (component, ", ".join(comps)))
-        c = comps[component]
-        return float(c["joules"]) if c["available"] else None
+    def get_total_joules_cpu(self) -> np.ndarray:
+        """CPU packages' joules of the last window, one per socket
+        (array([0.]) when not measured)."""
+        return self.get_total_joules_per_component()["cpu"]
 
-    def total_joules(self):
+    def get_total_joules_dram(self) -> np.ndarray:
+        """DRAM joules of the last window, one per socket (array([0.]) when
+        not measured)."""
+        return self.get_total_joules_per_component()["dram"]
+
+    def get_total_joules_gpu(self) -> float:
+        """All GPUs' joules of the last window (0.0 when not measured)."""
+        return self.get_total_joules_per_component()["gpu"]
+
+    def get_total_joules_disk(self) -> float:
+        """Storage joules of the last window (0.0 when not measured)."""
+        return self.get_total_joules_per_component()["disk"]
+
+    def joules(self, component: str) -> Optional[float]:
+        """Joules of one component of the last window (any name the report
+        has: cpu, dram, gpu, disk, psys...); None when it is unavailable.
+        ValueError for a name the report does not have."""
+        return self._done().joules(component)
+
+    def status(self, component: str) -> str:
+        """"measured", "estimated" or "unavailable" for a component of the
+        last window."""
+        return self._done().status(component)
+
+    def total_joules(self) -> float:
         """The report's total_joules (components that are not unavailable;
         platform-wide extras such as psys are not added)."""
-        return float(self._done()["report"]["total_joules"])
+        return float(self._done().total_joules)
 
-    def report(self):
+    def report(self) -> dict:
         """The full JSON report of the last window (schema energymeter/1) as a
         dict: status, source, uncertainty, per-device values, the reason a
         component is unavailable, warnings, and time_series with interval_ms."""
-        return copy.deepcopy(self._done()["report"])
+        with self._lock:
+            return self._done().report()
 
-    def samples(self):
-        """The time series of the last window (when interval_ms was given)::
+    def samples(self) -> dict:
+        """The time series of the last begin()/end() window (with interval_ms)::
 
             {"interval_s": 0.1, "downsampled_by": 1,
              "t_s": array of interval ends, seconds since begin(),
@@ -454,7 +616,8 @@ class EnergyMeter:
 
         watts[i] is the mean power over (t_s[i-1], t_s[i]] (t_s[-1] = 0); NaN
         where unknown. Empty (no samples) without interval_ms."""
-        s = self._done()["samples"]
+        with self._lock:
+            s = self._done().samples()
         return {
             "interval_s": s["interval_s"],
             "downsampled_by": s["downsampled_by"],
@@ -464,32 +627,59 @@ class EnergyMeter:
                            for n, c in s["components"].items()},
         }
 
+    def to_dataframe(self, what: str = "windows"):
+        """A pandas DataFrame (pandas is imported only here).
+
+        what="windows": one row per finished window kept in ``measurements``
+        (window name, times, joules, status and uncertainty per component, the
+        total, units, joules per unit). what="samples": the last window's time
+        series, one row per sample (t_s, then watts per component and device).
+        """
+        import pandas as pd
+
+        what = _args.choice("what", what, ("windows", "samples"))
+        if what == "windows":
+            with self._lock:
+                rows = [m.to_dict() for m in self.measurements]
+            return pd.DataFrame(rows)
+        s = self.samples()
+        cols: Dict[str, Any] = {"t_s": s["t_s"]}
+        for name, c in s["components"].items():
+            cols["%s_watts" % name] = c["watts"]
+            for dev, w in c["devices"].items():
+                cols["%s_%s_watts" % (name, dev)] = w
+        return pd.DataFrame(cols)
+
     # ------------------------------------------------------------- plots
-    def plot_total_joules_per_component(self, include_total=True, filename=None):
+    def plot_total_joules_per_component(self, include_total: bool = True,
+                                        filename: Optional[str] = None):
         """Bar chart of the last window: cpu, dram, gpu, disk and (with
         include_total) total, in joules, titled with the label.
 
         Saved to filename when given (any format matplotlib writes: .png,
-        .svg, .pdf); shown when matplotlib has an interactive backend and no
-        filename is given. Returns (figure, axes)."""
+        .svg, .pdf) and the figure closed; shown when matplotlib has an
+        interactive backend and no filename is given. Returns the figure."""
         from . import _plot
 
+        include_total = _args.flag("include_total", include_total)
         data = self.get_total_joules_per_component()
-        comps = self._done()["components"]
-        unavailable = [n for n in FIXED_COMPONENTS if n in comps and not comps[n]["available"]]
+        comps = self._done().components
+        unavailable = [n for n in FIXED_COMPONENTS if n in comps and comps[n].joules is None]
         return _plot.bars(data, self.label, include_total, unavailable, filename)
 
     plot_total_jules_per_component = plot_total_joules_per_component
 
-    def plot_power_over_time(self, components=None, per_device=False, filename=None):
+    def plot_power_over_time(self, components=None, per_device: bool = False,
+                             filename: Optional[str] = None):
         """Power over time of the last window, one line per component (or per
         device with per_device=True), in watts. Needs interval_ms. components:
         names to draw (default all with data); ValueError for an unknown one.
-        Saved to filename when given; returns (figure, axes)."""
+        Saved to filename when given (and closed); returns the figure."""
         from . import _plot
 
+        per_device = _args.flag("per_device", per_device)
         s = self.samples()
-        comps = self._done()["components"]
+        comps = self._done().components
         if components is None:
             names = list(s["components"])
         else:
@@ -502,54 +692,35 @@ class EnergyMeter:
                                      % (n, ", ".join(comps)))
         if len(s["t_s"]) == 0:
             raise EnergyMeterError("no time series: create the EnergyMeter with interval_ms "
-                                   "(e.g. EnergyMeter(interval_ms=100))")
+                                   "(e.g. EnergyMeter(interval_ms=100)) and measure with "
+                                   "begin()/end()")
         return _plot.power(s, names, per_device, self.label, filename)
 
 
-def measure(func=None, *, callback=None, **meter_kwargs):
-    """Decorator: measure every call of the function.
+class _Window:
+    """``EnergyMeter.window()``: a named window as a (async) context manager."""
 
-        @measure(label="train", interval_ms=100)
-        def train(): ...
+    def __init__(self, em: EnergyMeter, name: str, units: Optional[float]) -> None:
+        self.meter = em
+        self.name = name
+        self.units = units
+        self.result: Optional[Measurement] = None
 
-        train()
-        train.meter.get_total_joules_per_component()   # the last call's window
+    def __enter__(self) -> "_Window":
+        self.meter.begin_window(self.name)
+        return self
 
-    One EnergyMeter (made with meter_kwargs, on the first call) is reused
-    for every call; ``wrapper.meter`` is it. callback(meter), when given, is
-    called after each measured call. A call made while the meter is already
-    measuring (recursion, another thread) runs inside that window unmeasured.
-    """
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.result = self.meter.end_window(self.name, units=self.units)
+        return False
 
-    def deco(fn):
-        state = {"meter": None}
-        lock = threading.Lock()
+    async def __aenter__(self) -> "_Window":
+        return self.__enter__()
 
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with lock:
-                if state["meter"] is None:
-                    state["meter"] = EnergyMeter(**meter_kwargs)
-                    wrapper.meter = state["meter"]
-                m = state["meter"]
-                busy = m.running
-                if not busy:
-                    m.begin()
-            if busy:
-                return fn(*args, **kwargs)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with lock:
-                    m.end()
-                if callback is not None:
-                    callback(m)
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        return self.__exit__(exc_type, exc, tb)
 
-        wrapper.meter = None
-        return wrapper
+    def __repr__(self) -> str:
+        return "<window %r of %r%s>" % (self.name, self.meter,
+                                        "" if self.result is None else ": %r" % self.result)
 
-    if func is not None:
-        if not callable(func):
-            raise TypeError("measure() takes keyword arguments only (or decorates a function)")
-        return deco(func)
-    return deco

@@ -74,7 +74,13 @@ def test_seed_snippet_runs_unchanged(fake_tree, tmp_path):
         p = subprocess.run([sys.executable, str(script)], env=env, cwd=str(tmp_path),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "Warning" not in p.stderr, p.stderr  # no "cannot show the figure" noise
+    # No silent zeros: the fake tree has no GPU and no disk counters, and the
+    # meter says so, once each; and no other warning ("cannot show the figure").
+    named = re.findall(r"EnergyMeterWarning: energy_meter: (\w+) was not measured", p.stderr)
+    assert sorted(named) == ["disk", "gpu"], p.stderr
+    other = [ln for ln in p.stderr.splitlines()
+             if "Warning" in ln and "EnergyMeterWarning" not in ln]
+    assert not other, p.stderr
     out = p.stdout.strip()
     m = re.fullmatch(r"\{'cpu': array\(\[([^\]]*)\]\), 'dram': array\(\[([^\]]*)\]\), "
                      r"'gpu': ([0-9.e+-]+), 'disk': ([0-9.e+-]+)\}", out)
@@ -455,8 +461,14 @@ def test_plot_total_joules_writes_png(fake_tree, tmp_path):
         time.sleep(0.3)
         em.end()
     out = tmp_path / "bars.png"
-    fig, ax = em.plot_total_joules_per_component(filename=str(out))
     import matplotlib
+    import matplotlib.pyplot as plt
+
+    open_before = plt.get_fignums()
+    fig = em.plot_total_joules_per_component(filename=str(out))
+    ax = fig.axes[0]
+    # Saved figures are closed: a loop of saved plots does not pile them up.
+    assert plt.get_fignums() == open_before
 
     assert matplotlib.get_backend().lower() == "agg"
     assert out.stat().st_size > 5000
@@ -471,7 +483,7 @@ def test_plot_total_joules_writes_png(fake_tree, tmp_path):
     want = [np.sum(res["cpu"]), np.sum(res["dram"]), res["gpu"], res["disk"]]
     want.append(sum(want))
     np.testing.assert_allclose(heights, want, rtol=1e-9)
-    fig2, ax2 = em.plot_total_joules_per_component(include_total=False)
+    ax2 = em.plot_total_joules_per_component(include_total=False).axes[0]
     assert [t.get_text() for t in ax2.get_xticklabels()] == ["cpu", "dram", "gpu", "disk"]
 
 
@@ -483,14 +495,14 @@ def test_plot_power_over_time_writes_png(fake_tree, tmp_path):
         time.sleep(0.5)
         em.end()
     out = tmp_path / "power.png"
-    fig, ax = em.plot_power_over_time(filename=str(out))
+    ax = em.plot_power_over_time(filename=str(out)).axes[0]
     assert out.stat().st_size > 5000
     assert png_pixels(str(out)).std() > 0.05
     assert ax.get_ylabel() == "Power (W)" and "Time" in ax.get_xlabel()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "cpu" in legend and "dram" in legend
-    _, ax = em.plot_power_over_time(per_device=True, components="cpu",
-                                    filename=str(tmp_path / "dev.png"))
+    ax = em.plot_power_over_time(per_device=True, components="cpu",
+                                 filename=str(tmp_path / "dev.png")).axes[0]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["cpu package-0", "cpu package-1"]
 
