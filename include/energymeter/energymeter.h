@@ -146,6 +146,14 @@ EM_API int em_end(em_meter *meter);
  * the next em_end() or em_meter_free(). NULL before the first em_end().
  */
 EM_API em_report *em_meter_report(em_meter *meter);
+/*
+ * The report of the last completed window, handed over: the caller owns it
+ * (em_report_free()) and em_meter_report() is NULL until the next em_end().
+ * NULL before the first em_end() or when it was already taken.
+ */
+EM_API em_report *em_meter_take_report(em_meter *meter);
+/* Free a report the caller owns (NULL is a no-op). */
+EM_API void em_report_free(em_report *report);
 
 /* ------------------------------------------------------------------ report */
 
@@ -213,6 +221,39 @@ EM_API double em_report_sample_device_power(const em_report *r, size_t i, size_t
 
 EM_API size_t em_report_warning_count(const em_report *r);
 EM_API const char *em_report_warning(const em_report *r, size_t i);
+
+/*
+ * All of a report's figures that a window's end needs, in one call (for
+ * bindings such as the Python package, where each call costs microseconds):
+ * the report's times, total and counts into *rs, and for the first
+ * min(rs->component_count, cap) components what the single accessors above
+ * return, into comps. comp_size is sizeof(em_component_summary) as the
+ * caller knows it (a larger one is zero-filled beyond what this version
+ * writes). The strings belong to the report. EM_ERR_INVALID.
+ */
+typedef struct em_component_summary {
+    const char *name;
+    const char *source;   /* NULL when unavailable */
+    const char *reason;   /* NULL unless unavailable */
+    double joules;        /* NaN when unavailable */
+    double uncertainty_j; /* NaN when unavailable */
+    size_t device_count;
+    int status; /* em_status */
+    int degraded;
+    int in_total;
+} em_component_summary;
+
+typedef struct em_report_summary {
+    int64_t start_ns;
+    int64_t end_ns;
+    double duration_s;
+    double total_joules;
+    size_t component_count; /* all of them, even beyond cap */
+    size_t warning_count;
+} em_report_summary;
+
+EM_API int em_report_summarize(const em_report *r, em_report_summary *rs,
+                               em_component_summary *comps, size_t comp_size, size_t cap);
 
 /* ------------------------------------------------------------------ output */
 

@@ -49,9 +49,10 @@ def integer(name: str, value: Any, lo: int, hi: int, unit: str = "milliseconds")
     """An int in [lo, hi] (not a bool)."""
     if isinstance(value, _BOOL_TYPES) or not isinstance(value, numbers.Integral):
         raise TypeError("%s must be an integer number of %s, not %r" % (name, unit, value))
-    if not lo <= value <= hi:
+    v = int(value)
+    if not lo <= v <= hi:
         raise ValueError("%s must be from %d to %d, not %r" % (name, lo, hi, value))
-    return int(value)
+    return v
 
 
 def text(name: str, value: Any, max_len: int = 4096) -> str:
@@ -85,10 +86,10 @@ def gpus(value: Any) -> Optional[str]:
     if isinstance(value, str):
         items: Iterable[Any] = value.split(",")
     elif isinstance(value, numbers.Integral) and not isinstance(value, _BOOL_TYPES):
-        items = [value]
+        items = [int(value)]
     else:
         try:
-            items = list(value)
+            items = list(value)  # type: ignore[arg-type]
         except TypeError:
             raise TypeError("gpus must be a list of GPU indexes or a string like '0,2', not %r"
                             % (value,)) from None

@@ -16,7 +16,7 @@ import functools
 import inspect
 import itertools
 import threading
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 from .meter import EnergyMeter
 
@@ -25,7 +25,7 @@ _calls = itertools.count(1)
 
 
 def measure(func: Optional[F] = None, *, callback: Optional[Callable[[EnergyMeter], Any]] = None,
-            **meter_kwargs: Any):
+            **meter_kwargs: Any) -> Any:
     """Decorator: measure every call of the function.
 
         @measure(label="train", interval_ms=100)
@@ -42,19 +42,19 @@ def measure(func: Optional[F] = None, *, callback: Optional[Callable[[EnergyMete
     """
 
     def deco(fn: F) -> F:
-        state: dict = {"meter": None}
+        state: Dict[str, Any] = {"meter": None}
         lock = threading.Lock()
         active: contextvars.ContextVar[bool] = contextvars.ContextVar("energy_meter_active",
                                                                        default=False)
 
-        def meter() -> EnergyMeter:
+        def meter() -> Any:
             with lock:
                 if state["meter"] is None:
                     state["meter"] = EnergyMeter(**meter_kwargs)
                     wrapper.meter = state["meter"]  # type: ignore[attr-defined]
                 return state["meter"]
 
-        def start():
+        def start() -> Optional[Tuple[Any, Optional[str]]]:
             """A token for stop(), or None when this call is nested."""
             if active.get():
                 return None
@@ -70,7 +70,7 @@ def measure(func: Optional[F] = None, *, callback: Optional[Callable[[EnergyMete
                     m.begin()
             return active.set(True), name
 
-        def stop(started) -> None:
+        def stop(started: Optional[Tuple[Any, Optional[str]]]) -> None:
             if started is None:
                 return
             token, name = started
@@ -89,9 +89,10 @@ def measure(func: Optional[F] = None, *, callback: Optional[Callable[[EnergyMete
             if callback is not None:
                 callback(m)
 
+        wrapper: Any
         if inspect.isasyncgenfunction(fn):
             @functools.wraps(fn)
-            async def wrapper(*args, **kwargs):
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
                 started = start()
                 try:
                     async for item in fn(*args, **kwargs):
@@ -100,7 +101,7 @@ def measure(func: Optional[F] = None, *, callback: Optional[Callable[[EnergyMete
                     stop(started)
         elif inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
-            async def wrapper(*args, **kwargs):
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
                 started = start()
                 try:
                     return await fn(*args, **kwargs)
@@ -108,7 +109,7 @@ def measure(func: Optional[F] = None, *, callback: Optional[Callable[[EnergyMete
                     stop(started)
         elif inspect.isgeneratorfunction(fn):
             @functools.wraps(fn)
-            def wrapper(*args, **kwargs):
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
                 started = start()
                 try:
                     return (yield from fn(*args, **kwargs))
@@ -116,7 +117,7 @@ def measure(func: Optional[F] = None, *, callback: Optional[Callable[[EnergyMete
                     stop(started)
         else:
             @functools.wraps(fn)
-            def wrapper(*args, **kwargs):
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
                 started = start()
                 try:
                     return fn(*args, **kwargs)

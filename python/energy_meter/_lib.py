@@ -19,6 +19,7 @@ import ctypes
 import ctypes.util
 import os
 import threading
+from typing import Any, List, Optional, Tuple
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -80,11 +81,40 @@ class Options(ctypes.Structure):
     ]
 
 
+class ComponentSummary(ctypes.Structure):
+    """struct em_component_summary (em_report_summarize())."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("source", ctypes.c_char_p),
+        ("reason", ctypes.c_char_p),
+        ("joules", ctypes.c_double),
+        ("uncertainty_j", ctypes.c_double),
+        ("device_count", ctypes.c_size_t),
+        ("status", ctypes.c_int),
+        ("degraded", ctypes.c_int),
+        ("in_total", ctypes.c_int),
+    ]
+
+
+class ReportSummary(ctypes.Structure):
+    """struct em_report_summary (em_report_summarize())."""
+
+    _fields_ = [
+        ("start_ns", ctypes.c_int64),
+        ("end_ns", ctypes.c_int64),
+        ("duration_s", ctypes.c_double),
+        ("total_joules", ctypes.c_double),
+        ("component_count", ctypes.c_size_t),
+        ("warning_count", ctypes.c_size_t),
+    ]
+
+
 class LibraryNotFound(OSError):
     """libenergymeter.so could not be found or loaded."""
 
 
-def _candidates():
+def _candidates() -> Tuple[List[str], bool]:
     env = os.environ.get("ENERGYMETER_LIB")
     if env:
         # An explicit choice is the only one: silently loading another
@@ -95,7 +125,7 @@ def _candidates():
         os.path.normpath(os.path.join(_HERE, "..", "..", "build", "libenergymeter.so")),
     ]
     try:
-        from . import _install  # written by `make install`
+        from . import _install  # type: ignore[attr-defined]  # written by `make install`
 
         paths.append(_install.LIBRARY)
     except ImportError:
@@ -107,14 +137,14 @@ def _candidates():
     return paths, False
 
 
-def _sig(lib, name, restype, *argtypes):
+def _sig(lib: Any, name: str, restype: Any, *argtypes: Any) -> Any:
     fn = getattr(lib, name)
     fn.restype = restype
     fn.argtypes = list(argtypes)
     return fn
 
 
-def _declare(lib):
+def _declare(lib: Any) -> None:
     vp, c_int, c_double, c_size_t = ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_size_t
     c_char_p = ctypes.c_char_p
     _sig(lib, "em_version", c_char_p)
@@ -173,13 +203,25 @@ def _declare(lib):
         lib.has_windows = True
     except AttributeError:
         lib.has_windows = False
+    # One call for a window's figures, and the begin()/end() report handed over.
+    try:
+        _sig(lib, "em_report_summarize", c_int, vp, ctypes.POINTER(ReportSummary),
+             ctypes.POINTER(ComponentSummary), c_size_t, c_size_t)
+        lib.has_summary = True
+    except AttributeError:
+        lib.has_summary = False
+    try:
+        _sig(lib, "em_meter_take_report", vp, vp)
+        lib.has_take = hasattr(lib, "em_report_free")
+    except AttributeError:
+        lib.has_take = False
 
 
 _lock = threading.Lock()
-_lib = None
+_lib: Any = None
 
 
-def load():
+def load() -> Any:
     """The loaded library (loaded once, on first use)."""
     global _lib
     with _lock:
@@ -197,7 +239,7 @@ def load():
             except (OSError, AttributeError) as e:
                 errors.append("%s: %s" % (p, e))
                 continue
-            lib.path = p
+            lib.path = p  # type: ignore[attr-defined]
             _lib = lib
             return lib
         hint = ("ENERGYMETER_LIB=%s cannot be loaded" % paths[0]) if explicit else (
@@ -206,11 +248,11 @@ def load():
         raise LibraryNotFound("%s (%s)" % (hint, "; ".join(errors)))
 
 
-def decode(b):
+def decode(b: Optional[bytes]) -> Any:
     return None if b is None else b.decode("utf-8", "replace")
 
 
-def options_size(lib):
+def options_size(lib: Any) -> int:
     """sizeof(struct em_options) in the loaded library, read from the .size
     that em_options_init() writes (into a buffer far larger than any
     version of the structure)."""
@@ -219,7 +261,7 @@ def options_size(lib):
     return ctypes.c_size_t.from_buffer(buf).value
 
 
-def init_options(lib):
+def init_options(lib: Any) -> Options:
     """An Options with the library's defaults and .size = sizeof(Options)."""
     buf = ctypes.create_string_buffer(4096)
     lib.em_options_init(ctypes.cast(buf, ctypes.c_void_p))
@@ -227,18 +269,18 @@ def init_options(lib):
     n = min(ctypes.sizeof(Options), ctypes.c_size_t.from_buffer(buf).value)
     ctypes.memmove(ctypes.addressof(opts), buf, n)
     opts.size = ctypes.sizeof(Options)
-    opts.log_fn = LOG_FN()  # NULL: silent (or stderr when ENERGYMETER_LOG is set)
+    opts.log_fn = LOG_FN()  # type: ignore[call-overload]  # NULL: silent (or stderr when ENERGYMETER_LOG is set)
     opts.log_userdata = None
     return opts
 
 
-def report_string(lib, report, fmt):
+def report_string(lib: Any, report: int, fmt: int) -> Tuple[int, Optional[str]]:
     """em_report_to_string() as a Python str."""
     out = ctypes.c_void_p()
     err = lib.em_report_to_string(report, fmt, ctypes.byref(out))
     if err:
         return err, None
     try:
-        return 0, ctypes.string_at(out.value).decode("utf-8", "replace")
+        return 0, ctypes.string_at(out.value or 0).decode("utf-8", "replace")
     finally:
         lib.em_free(out)

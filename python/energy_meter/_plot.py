@@ -8,13 +8,15 @@ so that plotting on a server writes files instead of failing or warning.
 import os
 import sys
 
+from typing import Any, Dict, List, Optional
+
 import numpy as np
 
 COLORS = {"cpu": "#1f77b4", "dram": "#ff7f0e", "gpu": "#2ca02c", "disk": "#9467bd",
           "total": "#555555"}
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib
 
     if ("matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND")
@@ -25,7 +27,7 @@ def _pyplot():
     return plt
 
 
-def _finish(plt, fig, filename):
+def _finish(plt: Any, fig: Any, filename: Optional[str]) -> None:
     """Save (and close: a loop of saved plots must not pile up open figures)
     or show the figure."""
     if filename is not None:
@@ -43,7 +45,8 @@ def _finish(plt, fig, filename):
         plt.show()
 
 
-def bars(data, label, include_total, unavailable, filename):
+def bars(data: Dict[str, Any], label: str, include_total: bool, unavailable: List[str],
+         filename: Optional[str]) -> Any:
     plt = _pyplot()
     names = ["cpu", "dram", "gpu", "disk"]
     values = [float(np.sum(data["cpu"])), float(np.sum(data["dram"])), float(data["gpu"]),
@@ -70,7 +73,8 @@ def bars(data, label, include_total, unavailable, filename):
     return fig
 
 
-def power(samples, names, per_device, label, filename):
+def power(samples: Dict[str, Any], names: List[str], per_device: bool, label: str,
+          filename: Optional[str]) -> Any:
     plt = _pyplot()
     t = samples["t_s"]
     edges = np.concatenate([[0.0], t])

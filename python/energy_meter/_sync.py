@@ -12,11 +12,11 @@ seconds and memory on every device).
 from __future__ import annotations
 
 import sys
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 
-def _torch(mod) -> Optional[Callable[[], None]]:
-    cuda = getattr(mod, "cuda", None)
+def _torch(mod: Any) -> Optional[Callable[[], None]]:
+    cuda: Any = getattr(mod, "cuda", None)
     if cuda is None:
         return None
 
@@ -29,9 +29,9 @@ def _torch(mod) -> Optional[Callable[[], None]]:
     return sync
 
 
-def _cupy(mod) -> Optional[Callable[[], None]]:
-    cuda = getattr(mod, "cuda", None)
-    runtime = getattr(cuda, "runtime", None) if cuda is not None else None
+def _cupy(mod: Any) -> Optional[Callable[[], None]]:
+    cuda: Any = getattr(mod, "cuda", None)
+    runtime: Any = getattr(cuda, "runtime", None) if cuda is not None else None
     if runtime is None:
         return None
 
@@ -46,8 +46,8 @@ def _cupy(mod) -> Optional[Callable[[], None]]:
     return sync
 
 
-def _jax(mod) -> Optional[Callable[[], None]]:
-    barrier = getattr(mod, "effects_barrier", None)
+def _jax(mod: Any) -> Optional[Callable[[], None]]:
+    barrier: Any = getattr(mod, "effects_barrier", None)
     if barrier is None:
         return None
 
@@ -74,7 +74,7 @@ def loaded_frameworks() -> List[Callable[[], None]]:
     return out
 
 
-def make_sync(sync_cuda, sync) -> Optional[Callable[[], None]]:
+def make_sync(sync_cuda: bool, sync: Optional[Callable[[], Any]]) -> Optional[Callable[[], Any]]:
     """The function to call at each window end, or None."""
     if sync is not None:
         if not callable(sync):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Iterable, List, Match, Optional, Set, Tuple
 
 
 class EnergyMeterWarning(UserWarning):
@@ -52,7 +52,8 @@ def apply_warnoptions(options: Iterable[str]) -> None:
             line = int(lineno) if lineno else 0
         except ValueError:
             continue
-        warnings.filterwarnings(full[0], re.escape(message), EnergyMeterWarning,
+        warnings.filterwarnings(full[0],  # type: ignore[arg-type]
+                                re.escape(message), EnergyMeterWarning,
                                 re.escape(module) + r"\Z" if module else "", line)
 
 
@@ -74,8 +75,8 @@ _FLAGS: List[Tuple[str, str]] = [
 ]
 
 
-def _python_arg(pattern: str, repl: str):
-    def sub(m: "re.Match[str]") -> str:
+def _python_arg(pattern: str, repl: str) -> Tuple["re.Pattern[str]", Callable[[Match[str]], str]]:
+    def sub(m: Match[str]) -> str:
         value = m.group(1) if m.lastindex else None
         if not value:
             return repl
@@ -106,12 +107,24 @@ class Warner:
 
     def __init__(self) -> None:
         self._seen: Set[Tuple[str, str, str]] = set()
+        self._seen_raw: Set[Tuple[bytes, int, bytes]] = set()
 
-    def check(self, components: Iterable, report_warnings: List[str],
-              stacklevel: int = 3) -> None:
+    def check(self, m: Any, stacklevel: int = 3) -> None:
+        """Warn about the components of Measurement m that need it."""
+        todo = m.attention()
+        if not todo:
+            return
         pending = []
-        for c in components:
-            kind, reason = _describe(c, report_warnings)
+        for x in todo:
+            # Fast path: the library's very words seen before (no Python
+            # objects, no regular expressions: a window's end stays cheap).
+            raw = None if x.degraded else (x.name, x.status, x.reason or b"")
+            if raw is not None and raw in self._seen_raw:
+                continue
+            c = m.components[x.name.decode("utf-8", "replace")]
+            kind, reason = _describe(c, m.warnings)
+            if raw is not None:
+                self._seen_raw.add(raw)
             if kind is None:
                 continue
             key = _key(c.name, kind, reason)
@@ -124,7 +137,7 @@ class Warner:
             warnings.warn(w, stacklevel=stacklevel)
 
 
-def _describe(c, report_warnings: List[str]) -> Tuple[Optional[str], str]:
+def _describe(c: Any, report_warnings: List[str]) -> Tuple[Optional[str], str]:
     if c.status == "unavailable":
         reason = c.reason or "no reason given"
         if reason.startswith("ignored"):

@@ -245,8 +245,6 @@ class EnergyMeter:
         self.start_time: Optional[float] = None  # seconds since the epoch (the report's)
         self.end_time: Optional[float] = None
         self.duration: Optional[float] = None  # seconds, on the monotonic clock
-        self.total_rbytes = 0  # bytes read from / written to storage in the last window
-        self.total_wbytes = 0
         self.thread_gpu = None  # the original's GPU polling thread: none here
         self.bpftrace_command = None  # nor a bpftrace subprocess
         self.popen = None
@@ -382,17 +380,20 @@ class EnergyMeter:
                 raise EnergyMeterError("end() called without begin()", _lib.EM_ERR_STATE)
             self._call_sync()
             lib = self._libh
-            if self._last is not None and self._last._finalizer is None:
-                self._last._release()  # the library reuses the last report's memory
+            if not lib.has_take and self._last is not None and self._last._ptr is not None \
+                    and not self._last._owned:
+                self._last._release()  # an older library reuses the last report's memory
             err = lib.em_end(m)
             self._running = False
             self._check(err)
-            r = lib.em_meter_report(m)
+            if lib.has_take:
+                r, owned = lib.em_meter_take_report(m), True
+            else:
+                r, owned = lib.em_meter_report(m), False
             if not r:
                 raise EnergyMeterError("the library returned no report")
-            res = Measurement(lib, r, None, self.label, owned=False,
-                              interval_ms=self.interval_ms)
-            self._finish(res)
+            self._finish(Measurement(lib, r, None, self.label, owned=owned,
+                                     interval_ms=self.interval_ms))
 
     def _finish(self, res: Measurement) -> None:
         self._last = res
@@ -400,16 +401,14 @@ class EnergyMeter:
         self.start_time = res.start_time
         self.end_time = res.end_time
         self.duration = res.duration
-        self.total_rbytes = res.read_bytes
-        self.total_wbytes = res.write_bytes
-        self._warner.check(res.components.values(), res.warnings, stacklevel=4)
+        self._warner.check(res, stacklevel=4)
 
     def close(self) -> None:
         """Free the library's meter (its sampler thread, when no other meter
         of this process shares it). Also done when the object is collected."""
         with self._lock:
             if self._meter is not None:
-                if self._last is not None and self._last._finalizer is None:
+                if self._last is not None and not self._last._owned:
                     self._last._release()
                 self._libh.em_meter_free(self._meter)
                 self._meter = None
@@ -428,15 +427,25 @@ class EnergyMeter:
         self.begin()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._running:
             self.end()
-        return False
 
-    def __reduce__(self):
+    def __reduce__(self) -> Any:
         raise TypeError("an EnergyMeter cannot be pickled: it holds the library's open sensors "
                         "and sampler thread. Create an EnergyMeter in the other process (with "
                         "the same arguments); its Measurement results can be pickled")
+
+    @property
+    def total_rbytes(self) -> int:
+        """Bytes read from storage devices in the last window (0 when storage
+        was not measured), as the original's attribute."""
+        return self._last.read_bytes if self._last is not None else 0
+
+    @property
+    def total_wbytes(self) -> int:
+        """Bytes written to storage devices in the last window."""
+        return self._last.write_bytes if self._last is not None else 0
 
     @property
     def running(self) -> bool:
@@ -500,7 +509,7 @@ class EnergyMeter:
             err = self._libh.em_window_end(m, name.encode(), ctypes.byref(out))
             del self._windows[name]
             self._check(err)
-            res = Measurement(self._libh, out.value, name, self.label, units=units,
+            res = Measurement(self._libh, out.value or 0, name, self.label, units=units,
                               interval_ms=self.interval_ms)
             self._finish(res)
         return res
@@ -627,7 +636,7 @@ class EnergyMeter:
                            for n, c in s["components"].items()},
         }
 
-    def to_dataframe(self, what: str = "windows"):
+    def to_dataframe(self, what: str = "windows") -> Any:
         """A pandas DataFrame (pandas is imported only here).
 
         what="windows": one row per finished window kept in ``measurements``
@@ -652,7 +661,7 @@ class EnergyMeter:
 
     # ------------------------------------------------------------- plots
     def plot_total_joules_per_component(self, include_total: bool = True,
-                                        filename: Optional[str] = None):
+                                        filename: Optional[str] = None) -> Any:
         """Bar chart of the last window: cpu, dram, gpu, disk and (with
         include_total) total, in joules, titled with the label.
 
@@ -669,8 +678,8 @@ class EnergyMeter:
 
     plot_total_jules_per_component = plot_total_joules_per_component
 
-    def plot_power_over_time(self, components=None, per_device: bool = False,
-                             filename: Optional[str] = None):
+    def plot_power_over_time(self, components: Union[None, str, List[str]] = None,
+                             per_device: bool = False, filename: Optional[str] = None) -> Any:
         """Power over time of the last window, one line per component (or per
         device with per_device=True), in watts. Needs interval_ms. components:
         names to draw (default all with data); ValueError for an unknown one.
@@ -710,15 +719,14 @@ class _Window:
         self.meter.begin_window(self.name)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.result = self.meter.end_window(self.name, units=self.units)
-        return False
 
     async def __aenter__(self) -> "_Window":
         return self.__enter__()
 
-    async def __aexit__(self, exc_type, exc, tb) -> bool:
-        return self.__exit__(exc_type, exc, tb)
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return "<window %r of %r%s>" % (self.name, self.meter,

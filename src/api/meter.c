@@ -119,6 +119,15 @@ em_report *em_meter_report(em_meter *m)
     return m ? m->report : NULL;
 }
 
+em_report *em_meter_take_report(em_meter *m)
+{
+    if (!m)
+        return NULL;
+    em_report *r = m->report;
+    m->report = NULL;
+    return r;
+}
+
 int em_meter_calibrate(em_meter *m, double seconds)
 {
     if (!m || !(seconds > 0) || seconds > 86400)

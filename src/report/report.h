@@ -35,7 +35,7 @@ EM_INTERNAL int em_report_build(struct em_readings *w, const struct em_baseline 
  * the same figures, and drops components whose status was set to
  * unavailable by hand). */
 EM_INTERNAL void em_report_finish(struct em_report *r);
-EM_INTERNAL void em_report_free(struct em_report *r);
+/* em_report_free() is public (include/energymeter/energymeter.h). */
 
 /* Mean power of a device over series interval i (0-based), NaN when unknown. */
 EM_INTERNAL double em_report_device_power_at(const struct em_report *r,

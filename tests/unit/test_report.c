@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reports.h"
 #include "util/util.h"
@@ -404,6 +405,91 @@ static struct em_report *sample_report(void)
     return r;
 }
 
+/* em_report_summarize(): in one call, what the single accessors give. */
+static void test_report_summarize(void **state)
+{
+    (void)state;
+    struct em_report *r = sample_report();
+    em_report_summary rs;
+    em_component_summary cs[8];
+    assert_int_equal(em_report_summarize(r, &rs, cs, sizeof cs[0], 8), EM_OK);
+    assert_int_equal(rs.component_count, em_report_component_count(r));
+    assert_int_equal(rs.component_count, 5);
+    assert_int_equal(rs.warning_count, 2);
+    assert_true(rs.start_ns == em_report_start_ns(r) && rs.end_ns == em_report_end_ns(r));
+    assert_near(rs.duration_s, 2.0, 1e-12);
+    assert_near(rs.total_joules, em_report_total_joules(r), 0);
+    for (size_t c = 0; c < rs.component_count; c++) {
+        assert_string_equal(cs[c].name, em_component_name(r, c));
+        assert_int_equal(cs[c].status, em_component_status(r, c));
+        assert_int_equal(cs[c].degraded, em_component_degraded(r, c));
+        assert_int_equal(cs[c].in_total, em_component_in_total(r, c));
+        assert_int_equal(cs[c].device_count, em_component_device_count(r, c));
+        assert_ptr_equal(cs[c].source, em_component_source(r, c));
+        assert_ptr_equal(cs[c].reason, em_component_reason(r, c));
+        double j = em_component_joules(r, c), u = em_component_uncertainty(r, c);
+        assert_true(isnan(j) ? isnan(cs[c].joules) : cs[c].joules == j);
+        assert_true(isnan(u) ? isnan(cs[c].uncertainty_j) : cs[c].uncertainty_j == u);
+    }
+    assert_near(cs[0].joules, 12.5, 1e-12);
+    assert_int_equal(cs[2].status, EM_STATUS_UNAVAILABLE);
+    assert_non_null(strstr(cs[2].reason, "NVIDIA"));
+    assert_int_equal(cs[3].degraded, 1);
+    assert_int_equal(cs[4].in_total, 0);
+
+    /* Fewer slots than components: the count still says how many there are. */
+    em_component_summary two[2];
+    assert_int_equal(em_report_summarize(r, &rs, two, sizeof two[0], 2), EM_OK);
+    assert_int_equal(rs.component_count, 5);
+    assert_string_equal(two[1].name, "dram");
+    /* A caller's larger element (a later header): zero beyond what is known. */
+    struct {
+        em_component_summary s;
+        double later;
+    } big[5];
+    memset(big, 0xff, sizeof big);
+    assert_int_equal(em_report_summarize(r, &rs, &big[0].s, sizeof big[0], 5), EM_OK);
+    assert_string_equal(big[4].s.name, "psys");
+    assert_true(big[4].later == 0.0);
+    /* No room at all is fine; bad arguments are not. */
+    assert_int_equal(em_report_summarize(r, &rs, NULL, 0, 0), EM_OK);
+    assert_int_equal(em_report_summarize(r, &rs, cs, sizeof cs[0] - 1, 8), EM_ERR_INVALID);
+    assert_int_equal(em_report_summarize(r, NULL, cs, sizeof cs[0], 8), EM_ERR_INVALID);
+    assert_int_equal(em_report_summarize(NULL, &rs, cs, sizeof cs[0], 8), EM_ERR_INVALID);
+    em_report_free(r);
+}
+
+/* em_meter_take_report(): the caller owns the report; the meter has none. */
+static void test_meter_take_report(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/em-take-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("ENERGYMETER_SYSFS_ROOT", dir, 1);
+    setenv("ENERGYMETER_NVML_LIB", "/nonexistent/libnvidia-ml.so.1", 1);
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    assert_null(em_meter_take_report(m));
+    assert_int_equal(em_begin(m), 0);
+    assert_int_equal(em_end(m), 0);
+    em_report *r = em_meter_take_report(m);
+    assert_non_null(r);
+    assert_null(em_meter_report(m));
+    assert_null(em_meter_take_report(m));
+    assert_int_equal(em_begin(m), 0);
+    assert_int_equal(em_end(m), 0);
+    assert_non_null(em_meter_report(m));
+    /* The taken report outlives the meter. */
+    em_meter_free(m);
+    assert_int_equal(em_report_component_count(r), 4);
+    assert_int_equal(em_component_status(r, 0), EM_STATUS_UNAVAILABLE);
+    em_report_free(r);
+    em_report_free(NULL);
+    assert_null(em_meter_take_report(NULL));
+    unsetenv("ENERGYMETER_SYSFS_ROOT");
+    rmdir(dir);
+}
+
 static void test_report_finish_totals(void **state)
 {
     (void)state;
@@ -722,6 +808,7 @@ int main(void)
         cmocka_unit_test(test_buf_growth),       cmocka_unit_test(test_buf_json_escaping),
         cmocka_unit_test(test_buf_csv_quoting),  cmocka_unit_test(test_strings_and_clocks),
         cmocka_unit_test(test_logger),           cmocka_unit_test(test_report_finish_totals),
+        cmocka_unit_test(test_report_summarize), cmocka_unit_test(test_meter_take_report),
         cmocka_unit_test(test_report_accessors), cmocka_unit_test(test_json_output),
         cmocka_unit_test(test_csv_output),       cmocka_unit_test(test_text_output),
         cmocka_unit_test(test_write_and_errors),

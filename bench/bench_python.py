@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""What the Python layer costs (issue 14's benchmark).
+
+1. Python begin()+end() against the same pair called through ctypes
+   (em_begin + em_end on the same meter), in the same run: the difference is
+   what the package adds (target: under 20 us per pair).
+2. Python begin_window()+end_window() against em_window_begin +
+   em_window_end + em_report_free through ctypes.
+3. 1,000 concurrent windows on one meter against 1,000 separate meters (the
+   only way before named windows, one window per meter): CPU time, threads,
+   file descriptors and resident memory.
+
+Fake powercap tree (intel2) whose counters do not move (the cost of the
+calls, not of the sensors); medians of several rounds; this VM is noisy.
+Usage: bench_python.py [--build build] [--rounds 5]
+"""
+
+import argparse
+import ctypes
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def median_us(fn, n):
+    xs = []
+    for _ in range(n):
+        t = time.perf_counter_ns()
+        fn()
+        xs.append(time.perf_counter_ns() - t)
+    return statistics.median(xs) / 1000.0
+
+
+def pairs(em, lib, n):
+    m = em._meter
+    out = {}
+
+    def raw():
+        lib.em_begin(m)
+        lib.em_end(m)
+
+    def py():
+        em.begin()
+        em.end()
+
+    out["ctypes em_begin+em_end"] = median_us(raw, n)
+    out["python begin()+end()"] = median_us(py, n)
+    if lib.has_windows:
+        name = b"bench"
+        rep = ctypes.c_void_p()
+
+        def raw_w():
+            lib.em_window_begin(m, name)
+            lib.em_window_end(m, name, ctypes.byref(rep))
+            lib.em_report_free(rep)
+
+        def py_w():
+            em.begin_window("bench")
+            em.end_window("bench")
+
+        out["ctypes em_window_begin+end+free"] = median_us(raw_w, n)
+        out["python begin_window()+end_window()"] = median_us(py_w, n)
+    return out
+
+
+def many(kind, n, EnergyMeter):
+    """n concurrent windows on one meter, or n meters each with a window."""
+    t0, c0, r0 = time.perf_counter(), cpu_s(), rss_kib()
+    th0, fd0 = len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd"))
+    if kind == "windows":
+        em = EnergyMeter(ignore_disk=True)
+        for i in range(n):
+            em.begin_window("w%d" % i)
+        keep = [em]
+    else:
+        # Different gpu_settle_ms: meters that cannot share sources, as every
+        # meter was before named windows.
+        keep = [EnergyMeter(ignore_disk=True, gpu_settle_ms=i % 10001) for i in range(n)]
+        for em in keep:
+            em.begin()
+    open_s = time.perf_counter() - t0
+    th, fd, rss = (len(os.listdir("/proc/self/task")) - th0,
+                   len(os.listdir("/proc/self/fd")) - fd0, rss_kib() - r0)
+    t1 = time.perf_counter()
+    if kind == "windows":
+        for i in range(n):
+            keep[0].end_window("w%d" % i)
+    else:
+        for em in keep:
+            em.end()
+    close_s = time.perf_counter() - t1
+    cpu = cpu_s() - c0
+    for em in keep:
+        em.measurements.clear()
+        em.close()
+    return {"open_s": open_s, "end_s": close_s, "cpu_s": cpu, "threads": th, "fds": fd,
+            "rss_mib": rss / 1024.0}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(REPO, "build"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pairs", type=int, default=2000)
+    ap.add_argument("--many", type=int, default=1000)
+    a = ap.parse_args()
+    os.environ.setdefault("ENERGYMETER_LIB", os.path.join(os.path.abspath(a.build),
+                                                          "libenergymeter.so"))
+    os.environ["ENERGYMETER_NVML_LIB"] = "/nonexistent/libnvidia-ml.so.1"
+    sys.path.insert(0, os.path.join(REPO, "python"))
+    sys.path.insert(0, os.path.join(REPO, "tests", "fake"))
+    from faketree import FakeTree
+
+    root = tempfile.mkdtemp(prefix="em-bench-py-")
+    tree = FakeTree.build(os.path.join(root, "root"), "intel2", range_uj=10_000_000)
+    os.environ["ENERGYMETER_SYSFS_ROOT"] = tree.root
+    warnings.simplefilter("ignore")
+    from energy_meter import EnergyMeter, _lib
+
+    lib = _lib.load()
+    print("Python layer (issue 14): %s, %d rounds of %d pairs, medians"
+          % (lib.path, a.rounds, a.pairs))
+    em = EnergyMeter(ignore_disk=True)
+    rounds = [pairs(em, lib, a.pairs) for _ in range(a.rounds)]
+    keys = list(rounds[0])
+    med = {k: statistics.median(r[k] for r in rounds) for k in keys}
+    for k in keys:
+        print("  %-38s %8.1f us" % (k, med[k]))
+    add = med["python begin()+end()"] - med["ctypes em_begin+em_end"]
+    print("  %-38s %8.1f us   (target < 20 us)" % ("python adds per begin/end pair", add))
+    if lib.has_windows:
+        addw = (med["python begin_window()+end_window()"]
+                - med["ctypes em_window_begin+end+free"])
+        print("  %-38s %8.1f us   (target < 20 us)" % ("python adds per window pair", addw))
+        print()
+        print("%d concurrent windows on one meter vs %d separate meters (median of %d):"
+              % (a.many, a.many, max(1, a.rounds // 2)))
+        res = {}
+        for kind in ("windows", "meters"):
+            rs = [many(kind, a.many, EnergyMeter) for _ in range(max(1, a.rounds // 2))]
+            res[kind] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+        print("  %-16s %12s %12s %8s" % ("", "windows", "meters", "ratio"))
+        for k in ("open_s", "end_s", "cpu_s", "threads", "fds", "rss_mib"):
+            w, m = res["windows"][k], res["meters"][k]
+            ratio = ("%.3g" % (m / w)) if w else ("inf" if m else "-")
+            print("  %-16s %12.4g %12.4g %8s" % (k, w, m, ratio))
+    em.close()
+    os.system("rm -rf '%s'" % root)
+
+
+if __name__ == "__main__":
+    main()
