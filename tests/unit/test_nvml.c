@@ -290,6 +290,29 @@ static void test_edges_jittery(void **state)
             }
 }
 
+static void test_edges_early_readings(void **state)
+{
+    (void)state;
+    /* A job that arrives while a watch call is in flight takes that call's
+     * sample (worker.c), so a reading may lie before the meter's edge: the
+     * begin's 3 ms before tb are not the window's, the end's 4 ms before te
+     * are. At a steady 300 W the window gains 300 x (4 - 3) ms. */
+    for (int settle = 0; settle <= 1; settle++) {
+        struct em_nvml_window w = synth(40.013, 40.413, 0, 300, 300, settle);
+        struct em_nvml_estimate plain, early;
+        em_nvml_estimate_window(&w, &plain);
+        w.tb = w.b.t + 0.003;
+        w.te = w.e.t + 0.004;
+        em_nvml_estimate_window(&w, &early);
+        assert_true(plain.ok && early.ok);
+        if (fabs(early.joules - plain.joules - 300 * 0.001) > 1e-6)
+            fail_msg("settle=%d: %.6f J, then %.6f J with early readings", settle, plain.joules,
+                     early.joules);
+        check_joules(early.joules, early.uncertainty_j, 300 * (w.te - w.tb), 0.06,
+                     "early readings");
+    }
+}
+
 static void test_edges_no_information(void **state)
 {
     (void)state;
@@ -526,18 +549,30 @@ static void test_selection(void **state)
     em_meter_free(w.m);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static void test_parallel_reads(void **state)
 {
     (void)state;
     /* Four GPUs whose energy call costs 3.9 ms, like an H100's: em_end()
-     * reads them at once, so it costs about one call, not four. */
+     * reads them at once, so it costs about one call, not four (15.6 ms).
+     * An end that arrives while a watch call is in flight takes that call's
+     * sample instead of waiting for it and calling again (two calls: up to
+     * 7.8 ms, which made 2 of 6 CI runs miss the bound). The median of five
+     * windows: on this 2-vCPU VM a thread's wake-up is now and then late by
+     * 3 to 8 ms (seen with every read already done), which says nothing
+     * about how the reads are made; serial reads would miss it every time. */
     config("count=4\npower_w=100\nenergy_latency_ms=3.9\n");
-    double worst = 0;
-    for (int i = 0; i < 3; i++) {
+    enum { N = 5 };
+    double lat[N];
+    for (int i = 0; i < N; i++) {
         struct window w;
         measure(&w, NULL, 0, 0.4);
-        if (w.end_latency > worst)
-            worst = w.end_latency;
+        lat[i] = w.end_latency;
         /* Slow calls blur when the counter steps, and without settle the
          * end is extrapolated: the value must lie within its (wider)
          * uncertainty, which must stay informative. Under a sanitizer on a
@@ -549,8 +584,10 @@ static void test_parallel_reads(void **state)
             fail_msg("4 slow GPUs: uncertainty %.1f J of %.1f J", u, 400 * w.dur);
         em_meter_free(w.m);
     }
-    if (worst > 0.010)
-        fail_msg("em_end() took %.1f ms with 4 GPUs at 3.9 ms a call", worst * 1e3);
+    qsort(lat, N, sizeof lat[0], cmp_double);
+    if (lat[N / 2] > 0.010)
+        fail_msg("em_end() took %.1f ms (median of %d; %.1f to %.1f) with 4 GPUs at 3.9 ms a call",
+                 lat[N / 2] * 1e3, N, lat[0] * 1e3, lat[N - 1] * 1e3);
 }
 
 static void test_used_by_tree(void **state)
@@ -614,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_edges_steady),
         cmocka_unit_test(test_edges_burst),
         cmocka_unit_test(test_edges_jittery),
+        cmocka_unit_test(test_edges_early_readings),
         cmocka_unit_test(test_edges_no_information),
         cmocka_unit_test_setup_teardown(test_two_gpus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_windows, setup, teardown),

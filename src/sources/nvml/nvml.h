@@ -196,6 +196,10 @@ struct em_nvml_gpu {
     int job;           /* enum em_nvml_job, under n->mu */
     atomic_int cancel; /* stop the running watch */
     struct em_nvml_edge b, e;
+    /* the worker's own: a watch call that was in flight when a job came,
+     * whose sample the job takes as its reading (worker.c) */
+    struct em_nvml_edge handoff;
+    int has_handoff;
     int in_window;
     double next_proc;
 

@@ -38,16 +38,18 @@ static void narrow(double *lo, double *hi, double a, double b)
  * The meter's window starts a little before the begin reading's midpoint and
  * ends a little after the end reading's (the reading itself, ~2 ms each on an
  * H100): those slivers at the power before the window (the work has not
- * started yet) and at the window's power at its end.
+ * started yet) and at the window's power at its end. A begin reading taken
+ * by a watch call that was in flight when the window began (worker.c) lies
+ * a little before it instead: that sliver is taken away.
  */
 static void add_slices(const struct em_nvml_window *w, struct em_nvml_estimate *out, double p_head,
                        double p_tail)
 {
-    double sb = isfinite(w->tb) ? fmax(0, w->b.t - w->tb) : 0;
+    double sb = isfinite(w->tb) ? w->b.t - w->tb : 0;
     double se = isfinite(w->te) ? fmax(0, w->te - w->e.t) : 0;
     double pre = isfinite(w->b.power_w) ? w->b.power_w : p_head;
     out->joules += pre * sb + p_tail * se;
-    out->uncertainty_j += fabs(pre - p_head) * sb + 0.5 * p_tail * se;
+    out->uncertainty_j += fabs(pre - p_head) * fabs(sb) + 0.5 * p_tail * se;
 }
 
 /* A step of the counter: its value after the step (J), when (s) +- err. */

@@ -107,6 +107,13 @@ static void check_procs(struct em_nvml_gpu *g, int *used, int *known)
 
 /* --------------------------------------------------------------- worker */
 
+/* A power reading (~1 us): 1 and *mw, or 0. */
+static int api_power(struct em_nvml_gpu *g, unsigned *mw)
+{
+    const struct em_nvml_api *api = &g->n->api;
+    return api->power && api->power(g->dev, mw) == NVML_SUCCESS;
+}
+
 static void read_edge(struct em_nvml_gpu *g, struct em_nvml_edge *e)
 {
     const struct em_nvml_api *api = &g->n->api;
@@ -119,8 +126,8 @@ static void read_edge(struct em_nvml_gpu *g, struct em_nvml_edge *e)
     e->t = (t0 + t1) / 2;
     e->h = (t1 - t0) / 2;
     e->last_same = e->t;
-    /* A power reading costs ~1 us: the power before the window. */
-    e->power_w = api->power && api->power(g->dev, &mw) == NVML_SUCCESS ? mw / 1000.0 : NAN;
+    /* The power before the window. */
+    e->power_w = api_power(g, &mw) ? mw / 1000.0 : NAN;
 }
 
 /* Sleep until t (CLOCK_MONOTONIC s), or less when the watch is cancelled
@@ -182,6 +189,14 @@ static void watch(struct em_nvml_gpu *g, struct em_nvml_edge *e, int want, doubl
             e->werr = r;
             break;
         }
+        if (atomic_load(&g->cancel)) {
+            /* A job came while this call ran: its sample, taken within one
+             * call of the job's request, is the job's reading. A fresh call
+             * would sample later and make em_end() wait for two calls. */
+            g->handoff = (struct em_nvml_edge){.v = v, .t = mid, .h = (t1 - t0) / 2};
+            g->handoff.last_same = mid;
+            g->has_handoff = 1;
+        }
         if (v != last) {
             /* It stepped between the previous call's sample and this one's;
              * each sample lies somewhere inside its call. */
@@ -214,7 +229,14 @@ static void run_job(struct em_nvml_gpu *g, int job)
                                                         : &cal;
     atomic_store(&g->cancel, 0);
     pthread_mutex_unlock(&n->mu);
-    read_edge(g, &mine);
+    if (g->has_handoff && job != EM_NVML_JOB_CAL) {
+        mine = g->handoff;
+        unsigned mw = 0;
+        mine.power_w = api_power(g, &mw) ? mw / 1000.0 : NAN;
+    } else {
+        read_edge(g, &mine);
+    }
+    g->has_handoff = 0;
     int used = 0, known = 0;
     if (job == EM_NVML_JOB_BEGIN && mine.err == NVML_SUCCESS)
         check_procs(g, &used, &known);
