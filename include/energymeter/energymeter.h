@@ -155,6 +155,32 @@ EM_API em_report *em_meter_take_report(em_meter *meter);
 /* Free a report the caller owns (NULL is a no-op). */
 EM_API void em_report_free(em_report *report);
 
+/*
+ * Named windows: any number open at once on one meter, nested or
+ * overlapping, ended in any order, from any thread (these calls are
+ * thread-safe), beside the em_begin()/em_end() window. All share the
+ * meter's sampler thread and sources; each costs a copy of the channels'
+ * counters. They are measured from counters (RAPL, hwmon, NVML's energy
+ * counter with up to one ~100 ms step at each end in uncertainty_j);
+ * components that only whole-window sources give (storage through eBPF, the
+ * power models) are unavailable in them with a reason, as they are in an
+ * em_begin()/em_end() window that starts while a named window is open.
+ *
+ * em_window_begin: EM_ERR_STATE when a window of that name is open;
+ * EM_ERR_INVALID for a NULL or empty name (at most 255 bytes).
+ * em_window_end: the window's report into *out, which the caller frees with
+ * em_report_free(); EM_ERR_NOT_FOUND when no window of that name is open.
+ * em_window_split: em_window_end, and the window begins again at the same
+ * reading (consecutive windows that lose no time between them).
+ * em_window_cancel: forget it without a report.
+ */
+EM_API int em_window_begin(em_meter *meter, const char *name);
+EM_API int em_window_end(em_meter *meter, const char *name, em_report **out);
+EM_API int em_window_split(em_meter *meter, const char *name, em_report **out);
+EM_API int em_window_cancel(em_meter *meter, const char *name);
+/* Named windows open now. */
+EM_API size_t em_window_count(em_meter *meter);
+
 /* ------------------------------------------------------------------ report */
 
 typedef enum em_status {
@@ -171,6 +197,8 @@ EM_API int em_report_set_command(em_report *r, int argc, const char *const *argv
 EM_API void em_report_set_exit_status(em_report *r, int status);
 
 EM_API const char *em_report_label(const em_report *r);
+/* A named window's name; NULL for an em_begin()/em_end() window. */
+EM_API const char *em_report_window(const em_report *r);
 EM_API double em_report_duration_s(const em_report *r);
 /* Wall-clock start and end, nanoseconds since the Unix epoch. */
 EM_API int64_t em_report_start_ns(const em_report *r);

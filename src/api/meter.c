@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "options.h"
@@ -112,6 +113,71 @@ int em_end(em_meter *m)
     em_report_free(m->report);
     m->report = r;
     return 0;
+}
+
+/* Named windows ------------------------------------------------------- */
+
+static int window_name_ok(em_meter *m, const char *name)
+{
+    if (!name || !name[0] || strlen(name) > 255)
+        return set_error(m, EM_ERR_INVALID, "a window's name must be 1 to 255 bytes");
+    return 0;
+}
+
+int em_window_begin(em_meter *m, const char *name)
+{
+    if (!m)
+        return EM_ERR_INVALID;
+    int err = window_name_ok(m, name);
+    if (err)
+        return err;
+    err = em_engine_window_begin(m->engine, name);
+    if (err == EM_ERR_STATE)
+        return set_error(m, err, "a window named '%s' is already open: end or cancel it first",
+                         name);
+    return err ? set_error(m, err, "em_window_begin: %s", em_strerror(err)) : 0;
+}
+
+static int window_end(em_meter *m, const char *name, int again, em_report **out)
+{
+    if (!m || !out)
+        return EM_ERR_INVALID;
+    *out = NULL;
+    int err = window_name_ok(m, name);
+    if (err)
+        return err;
+    struct em_readings w;
+    err = em_engine_window_end(m->engine, name, again, &w);
+    if (err == EM_ERR_NOT_FOUND)
+        return set_error(m, err, "no window named '%s' is open", name);
+    if (err || (err = em_report_build(&w, m->baseline, out)) != 0)
+        return set_error(m, err, "building the report of window '%s': %s", name, em_strerror(err));
+    return 0;
+}
+
+int em_window_end(em_meter *m, const char *name, em_report **out)
+{
+    return window_end(m, name, 0, out);
+}
+
+int em_window_split(em_meter *m, const char *name, em_report **out)
+{
+    return window_end(m, name, 1, out);
+}
+
+int em_window_cancel(em_meter *m, const char *name)
+{
+    if (!m)
+        return EM_ERR_INVALID;
+    int err = window_name_ok(m, name);
+    if (!err && (err = em_engine_window_cancel(m->engine, name)) == EM_ERR_NOT_FOUND)
+        return set_error(m, err, "no window named '%s' is open", name);
+    return err;
+}
+
+size_t em_window_count(em_meter *m)
+{
+    return m ? em_engine_window_count(m->engine) : 0;
 }
 
 em_report *em_meter_report(em_meter *m)

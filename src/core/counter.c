@@ -134,6 +134,26 @@ double em_counter_joules(const struct em_counter *c)
     return j;
 }
 
+void em_counter_since(const struct em_counter *now, const struct em_counter *then,
+                      struct em_counter *out)
+{
+    *out = *now;
+    out->start_t = then->last_t;
+    out->joules = now->joules - then->joules;
+    out->covered_s = now->covered_s - then->covered_s;
+    out->gap_s = now->gap_s - then->gap_s;
+    out->uncertainty_j = now->uncertainty_j - then->uncertainty_j;
+    out->wraps = now->wraps - then->wraps;
+    out->faults = now->faults - then->faults;
+    out->late = now->late - then->late;
+    out->changes = now->changes - then->changes;
+    if (now->step_s > 0) {
+        double dur = now->last_t - then->last_t;
+        double p = dur > now->step_s ? out->joules / dur : now->max_power_w;
+        out->uncertainty_j += 2 * p * now->step_s;
+    }
+}
+
 double em_counter_uncertainty(const struct em_counter *c)
 {
     /* One unit of resolution at each end, plus one unit per wrap for the

@@ -72,6 +72,15 @@ EM_INTERNAL double em_counter_wrap_period(const struct em_counter *c);
  * intervals at up to one wrap each).
  */
 EM_INTERNAL double em_counter_joules(const struct em_counter *c);
+/*
+ * The counter of the time between two states of one counter (then: an
+ * earlier copy of now): what it accumulated since, with the resolution of
+ * its two ends, and for a counter that steps (step_s) up to one step's
+ * energy at each end. How a named window is measured from counters that
+ * keep running (core/named.c).
+ */
+EM_INTERNAL void em_counter_since(const struct em_counter *now, const struct em_counter *then,
+                                  struct em_counter *out);
 EM_INTERNAL double em_counter_uncertainty(const struct em_counter *c);
 
 #endif

@@ -78,6 +78,10 @@ void em_engine_free(struct em_engine *e)
     free(e->scratch_err);
     free(e->scratch_t);
     em_engine_clear_warnings(e);
+    for (size_t i = 0; i < e->nwin; i++)
+        em_snap_free(&e->win[i]);
+    free(e->win);
+    em_snap_free(&e->plain);
     pthread_cond_destroy(&e->cond);
     pthread_mutex_destroy(&e->lock);
     free(e);

@@ -35,4 +35,18 @@ EM_INTERNAL int em_engine_begin(struct em_engine *e);
  * is running, EM_ERR_NOMEM. */
 EM_INTERNAL int em_engine_end(struct em_engine *e, struct em_readings *out);
 
+/*
+ * Named windows (named.c): any number open at once, nested or overlapping,
+ * ended in any order from any thread, beside the begin()/end() window. They
+ * are measured from the channels' counters, which keep running while any
+ * window is open. begin: EM_ERR_STATE when one of that name is open. end
+ * and split (end, and begin again at the same reading): the readings into
+ * *out; EM_ERR_NOT_FOUND when none of that name is open. EM_ERR_NOMEM.
+ */
+EM_INTERNAL int em_engine_window_begin(struct em_engine *e, const char *name);
+EM_INTERNAL int em_engine_window_end(struct em_engine *e, const char *name, int again,
+                                     struct em_readings *out);
+EM_INTERNAL int em_engine_window_cancel(struct em_engine *e, const char *name);
+EM_INTERNAL size_t em_engine_window_count(struct em_engine *e);
+
 #endif

@@ -17,6 +17,17 @@
  * cumulative energy. 4096 x 8 bytes per channel. */
 #define EM_SERIES_MAX 4096
 
+/* Where a window began: the time and, for a window measured from counters
+ * that keep running (named windows, and a begin()/end() window that starts
+ * while one is open), each channel's counter then (by channel index). */
+struct em_snap {
+    char *name; /* named windows */
+    double begin_mono;
+    int64_t begin_real;
+    struct em_counter *ctr;
+    unsigned char *started;
+};
+
 struct em_engine {
     const struct em_config *cfg;
     const struct em_logger *log;
@@ -47,13 +58,44 @@ struct em_engine {
     double *ser_t;          /* EM_SERIES_MAX + 1 */
     double *ser_j;          /* (EM_SERIES_MAX + 1) per channel, channel-major */
 
-    /* the window in progress */
+    /* named windows open (named.c), in the order they began */
+    struct em_snap *win;
+    size_t nwin, capwin;
+    /* the begin()/end() window: plain_hooks when it started the counters
+     * itself and runs the sources' hooks; else it is measured like a named
+     * window, from the snapshot plain */
+    int plain_hooks;
+    struct em_snap plain;
+
+    /* the window in progress (plain_hooks), or since the counters started */
     double begin_mono;
     int64_t begin_real;
     char **warnings;
     size_t nwarnings;
     size_t dropped_warnings;
 };
+
+/* The counters run while any window is open. */
+static inline int em_engine_active(const struct em_engine *e)
+{
+    return e->running || e->nwin > 0;
+}
+
+/* window.c */
+/* The first reading of every channel: the counters start (no hooks). */
+EM_INTERNAL void em_engine_start_counters(struct em_engine *e);
+/* A reading of every started channel now (at_end: failures end the channel's
+ * time), as at a window's end. */
+EM_INTERNAL void em_engine_read_all(struct em_engine *e, int at_end);
+/* The readings of a window that ends now; snap: where it began (NULL: the
+ * begin()/end() window with hooks). */
+EM_INTERNAL int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap,
+                                         double end_mono, int64_t end_real, struct em_readings *w);
+
+/* named.c */
+/* Take snap of every channel now (after a reading); 0 or EM_ERR_NOMEM. */
+EM_INTERNAL int em_snap_take(struct em_engine *e, struct em_snap *snap, const char *name);
+EM_INTERNAL void em_snap_free(struct em_snap *snap);
 
 /* channel.c */
 EM_INTERNAL void em_engine_warn(struct em_engine *e, const char *fmt, ...) EM_PRINTF(2, 3);

@@ -41,6 +41,7 @@ void em_readings_free(struct em_readings *w)
         em_extras_free(&c->extras);
     }
     free(w->comps);
+    free(w->window);
     for (size_t i = 0; i < w->nwarnings; i++)
         free(w->warnings[i]);
     free(w->warnings);

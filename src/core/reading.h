@@ -45,6 +45,7 @@ struct em_reading {
 /* A whole window. */
 struct em_readings {
     char *label;
+    char *window; /* a named window's name; NULL for begin()/end() */
     int include_idle;
     int64_t start_ns, end_ns; /* wall clock */
     double duration_s;        /* monotonic */

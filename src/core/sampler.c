@@ -139,8 +139,9 @@ static void *sampler_main(void *arg)
     struct em_engine *e = arg;
     pthread_mutex_lock(&e->lock);
     while (!e->stop) {
-        double due = e->running ? next_due(e) : INFINITY;
-        int tick = e->running && e->series_s > 0 && e->next_tick <= due;
+        double due = em_engine_active(e) ? next_due(e) : INFINITY;
+        /* The series is the begin()/end() window's, when it runs the hooks. */
+        int tick = e->running && e->plain_hooks && e->series_s > 0 && e->next_tick <= due;
         if (tick)
             due = e->next_tick;
         if (!isfinite(due)) {
@@ -150,9 +151,9 @@ static void *sampler_main(void *arg)
         struct timespec dl = mono_deadline(due);
         unsigned long gen = e->generation;
         int rc = 0;
-        while (!e->stop && e->running && e->generation == gen && rc != ETIMEDOUT)
+        while (!e->stop && em_engine_active(e) && e->generation == gen && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&e->cond, &e->lock, &dl);
-        if (rc == ETIMEDOUT && e->running && !e->stop && e->generation == gen) {
+        if (rc == ETIMEDOUT && em_engine_active(e) && !e->stop && e->generation == gen) {
             if (tick)
                 series_tick(e);
             else

@@ -47,12 +47,39 @@ static void start_channels(struct em_engine *e, struct em_source *s)
     }
 }
 
+void em_engine_start_counters(struct em_engine *e)
+{
+    em_engine_clear_warnings(e);
+    e->begin_real = em_now_real_ns();
+    e->begin_mono = em_now_mono();
+    for (size_t k = 0; k < e->nsrc; k++)
+        start_channels(e, &e->src[k]);
+}
+
+/* A begin()/end() window while named windows run: the counters go on, and
+ * the window is measured from a snapshot of them, like a named window. */
+static int begin_on_snapshot(struct em_engine *e)
+{
+    em_engine_read_all(e, 0);
+    int err = em_snap_take(e, &e->plain, NULL);
+    if (err)
+        return err;
+    e->plain_hooks = 0;
+    e->running = 1;
+    return 0;
+}
+
 int em_engine_begin(struct em_engine *e)
 {
     pthread_mutex_lock(&e->lock);
     if (e->running) {
         pthread_mutex_unlock(&e->lock);
         return EM_ERR_STATE;
+    }
+    if (e->nwin > 0) {
+        int err = begin_on_snapshot(e);
+        pthread_mutex_unlock(&e->lock);
+        return err;
     }
     em_engine_clear_warnings(e);
     e->begin_real = em_now_real_ns();
@@ -62,6 +89,7 @@ int em_engine_begin(struct em_engine *e)
         start_channels(e, &e->src[k]);
     }
     em_series_begin(e);
+    e->plain_hooks = 1;
     e->running = 1;
     e->generation++;
     pthread_cond_broadcast(&e->cond);
@@ -91,25 +119,36 @@ static int annotate_component(struct em_engine *e, struct em_readings *w, struct
 
 /* A counter that did not move in a window long enough that it should have:
  * frozen (seen on virtual machines), never 0 J. */
-static int is_frozen(const struct em_channel *ch, double duration_s)
+static int is_frozen(const struct em_channel *ch, const struct em_counter *c, double duration_s)
 {
-    return ch->kind == EM_CH_ENERGY && ch->frozen_s > 0 && ch->ctr.changes == 0 &&
-           ch->ctr.faults == 0 && ch->ctr.gap_s == 0 && duration_s >= ch->frozen_s;
+    return ch->kind == EM_CH_ENERGY && ch->frozen_s > 0 && c->changes == 0 && c->faults == 0 &&
+           c->gap_s == 0 && duration_s >= ch->frozen_s;
 }
 
-/* One channel's device in c; 0, or EM_ERR_NOMEM. */
+/* The channel's counter over the window: its own, or since snap. */
+static const struct em_counter *view(const struct em_snap *snap, const struct em_channel *ch,
+                                     struct em_counter *tmp)
+{
+    if (!snap)
+        return &ch->ctr;
+    em_counter_since(&ch->ctr, &snap->ctr[ch->index], tmp);
+    return tmp;
+}
+
+/* One channel's device in c (ctr: its counter over the window); 0, or
+ * EM_ERR_NOMEM. */
 static int add_channel(struct em_engine *e, struct em_readings *w, struct em_reading *c,
-                       const struct em_source *s, const struct em_channel *ch)
+                       const struct em_source *s, const struct em_channel *ch,
+                       const struct em_counter *ctr)
 {
     if (!c->source && em_reading_set_source(c, s->ops->name))
         return EM_ERR_NOMEM;
-    if (ch->ctr.gap_s > 0 || ch->ctr.faults > 0 || ch->ctr.late > 0) {
+    if (ctr->gap_s > 0 || ctr->faults > 0 || ctr->late > 0) {
         c->degraded = 1;
-        if (ch->ctr.gap_s > 0)
+        if (ctr->gap_s > 0)
             c->status = EM_STATUS_ESTIMATED;
     }
-    if (em_reading_add_device(c, ch->device, em_counter_joules(&ch->ctr),
-                              em_counter_uncertainty(&ch->ctr)))
+    if (em_reading_add_device(c, ch->device, em_counter_joules(ctr), em_counter_uncertainty(ctr)))
         return EM_ERR_NOMEM;
     if (w->sample_t &&
         em_reading_set_device_series(w, c, &e->ser_j[ch->index * (EM_SERIES_MAX + 1)], 1))
@@ -131,8 +170,33 @@ static int fill_component(struct em_engine *e, struct em_readings *w, struct em_
     return 0;
 }
 
+/* Why c has no figure: a message to free, or NULL when out of memory. */
+static char *why_unavailable(struct em_engine *e, const struct em_snap *snap, const char *name,
+                             size_t found, size_t frozen, double duration_s)
+{
+    if (frozen)
+        return em_asprintf("every %s counter is frozen: it did not change in %.3f s (seen on "
+                           "virtual machines); not reported as 0 J",
+                           name, duration_s);
+    if (found)
+        return em_asprintf("no %s counter could be read at the start of the window (see "
+                           "warnings)",
+                           name);
+    char *probe = em_probe_component_reason(e->probes, e->nsrc, name);
+    if (!snap || !probe)
+        return probe;
+    char *why = em_asprintf("a window that overlaps another is measured from counters only, and "
+                            "no counter gives %s (whole-window sources, such as storage's eBPF "
+                            "accounting and power models, serve a begin()/end() window that no "
+                            "other overlaps); %s",
+                            name, probe);
+    free(probe);
+    return why;
+}
+
 /* Fill one component of the window from every channel that serves it. */
-static int build_component(struct em_engine *e, struct em_readings *w, const char *name)
+static int build_component(struct em_engine *e, const struct em_snap *snap, struct em_readings *w,
+                           const char *name)
 {
     struct em_reading *c = em_readings_add(w, name);
     if (!c)
@@ -146,9 +210,11 @@ static int build_component(struct em_engine *e, struct em_readings *w, const cha
                 continue;
             found++;
             c->in_total = ch->in_total;
-            if (!ch->started)
+            if (!ch->started || (snap && !snap->started[ch->index]))
                 continue;
-            if (is_frozen(ch, w->duration_s)) {
+            struct em_counter tmp;
+            const struct em_counter *ctr = view(snap, ch, &tmp);
+            if (is_frozen(ch, ctr, w->duration_s)) {
                 frozen++;
                 if (em_readings_warn(w,
                                      "%s %s: %s did not change in %.3f s while power should "
@@ -158,7 +224,7 @@ static int build_component(struct em_engine *e, struct em_readings *w, const cha
                 continue;
             }
             started++;
-            if (add_channel(e, w, c, s, ch))
+            if (add_channel(e, w, c, s, ch, ctr))
                 return EM_ERR_NOMEM;
         }
     }
@@ -166,20 +232,15 @@ static int build_component(struct em_engine *e, struct em_readings *w, const cha
         /* A frozen device is missing from the sum: say the value is partial. */
         if (frozen)
             c->degraded = 1;
-        return annotate_component(e, w, c);
+        /* What sources add beyond joules is about the begin()/end() window. */
+        return snap ? 0 : annotate_component(e, w, c);
     }
-    if (!found) {
+    if (!found && !snap) {
         int rc = fill_component(e, w, c);
         if (rc != 0)
             return rc < 0 ? rc : 0;
     }
-    char *why = frozen  ? em_asprintf("every %s counter is frozen: it did not change in "
-                                       "%.3f s (seen on virtual machines); not reported as 0 J",
-                                      name, w->duration_s)
-                : found ? em_asprintf("no %s counter could be read at the start of the window "
-                                      "(see warnings)",
-                                      name)
-                        : em_probe_component_reason(e->probes, e->nsrc, name);
+    char *why = why_unavailable(e, snap, name, found, frozen, w->duration_s);
     if (!why)
         return EM_ERR_NOMEM;
     int err = em_reading_set_unavailable(c, why);
@@ -197,27 +258,30 @@ static int is_fixed(const char *name)
 
 /* The window's readings: the fixed components, the extras (psys, cpu-core,
  * ...) once each in the order channels appear, then the warnings. */
-static int build_readings(struct em_engine *e, double end_mono, int64_t end_real,
-                          struct em_readings *w)
+int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap, double end_mono,
+                             int64_t end_real, struct em_readings *w)
 {
     int err = em_readings_init(w, e->cfg->label, e->cfg->include_idle);
-    w->start_ns = e->begin_real;
+    if (!err && snap && snap->name && !(w->window = em_strdup(snap->name)))
+        err = EM_ERR_NOMEM;
+    w->start_ns = snap ? snap->begin_real : e->begin_real;
     w->end_ns = end_real;
-    w->duration_s = end_mono - e->begin_mono;
-    if (!err && e->series_s > 0 && e->ser_n > 1)
+    w->duration_s = end_mono - (snap ? snap->begin_mono : e->begin_mono);
+    if (!err && !snap && e->series_s > 0 && e->ser_n > 1)
         err = em_readings_set_series(w, e->ser_t, e->ser_n - 1, e->series_s * e->ser_stride,
                                      e->ser_stride);
     for (size_t i = 0; i < EM_NFIXED && !err; i++)
-        err = build_component(e, w, em_fixed_components[i]);
+        err = build_component(e, snap, w, em_fixed_components[i]);
     for (size_t k = 0; k < e->nsrc && !err; k++)
         for (size_t i = 0; i < e->src[k].nch && !err; i++) {
             const char *name = e->src[k].ch[i].component;
             if (!is_fixed(name) && !em_readings_find(w, name))
-                err = build_component(e, w, name);
+                err = build_component(e, snap, w, name);
         }
-    for (size_t i = 0; i < e->nwarnings && !err; i++)
+    /* The engine's warnings are the begin()/end() window's. */
+    for (size_t i = 0; i < e->nwarnings && !err && !snap; i++)
         err = em_readings_warn(w, "%s", e->warnings[i]);
-    if (!err && e->dropped_warnings)
+    if (!err && !snap && e->dropped_warnings)
         err = em_readings_warn(w, "%zu more warnings not shown", e->dropped_warnings);
     if (err)
         em_readings_free(w);
@@ -226,8 +290,7 @@ static int build_readings(struct em_engine *e, double end_mono, int64_t end_real
 
 /* ------------------------------------------------------------------ end */
 
-/* The last reading of every started channel. */
-static void end_channels(struct em_engine *e)
+void em_engine_read_all(struct em_engine *e, int at_end)
 {
     for (size_t k = 0; k < e->nsrc; k++) {
         struct em_source *s = &e->src[k];
@@ -235,8 +298,48 @@ static void end_channels(struct em_engine *e)
         for (size_t i = 0; i < s->nch; i++)
             if (s->ch[i].started)
                 em_engine_account(e, &s->ch[i], e->scratch_err[i], e->scratch_raw[i],
-                                  e->scratch_t[i], 1);
+                                  e->scratch_t[i], at_end);
     }
+}
+
+/* Every channel's counter, to be put back after the end hooks changed them
+ * for the begin()/end() window's report, while named windows still need
+ * them running; NULL when none are open. */
+static struct em_counter *save_counters(struct em_engine *e, int *err)
+{
+    *err = 0;
+    if (e->nwin == 0 || e->nchannels == 0)
+        return NULL;
+    struct em_counter *saved = calloc(e->nchannels, sizeof *saved);
+    if (!saved) {
+        *err = EM_ERR_NOMEM;
+        return NULL;
+    }
+    for (size_t k = 0; k < e->nsrc; k++)
+        for (size_t i = 0; i < e->src[k].nch; i++)
+            saved[e->src[k].ch[i].index] = e->src[k].ch[i].ctr;
+    return saved;
+}
+
+static void restore_counters(struct em_engine *e, struct em_counter *saved)
+{
+    if (!saved)
+        return;
+    for (size_t k = 0; k < e->nsrc; k++)
+        for (size_t i = 0; i < e->src[k].nch; i++)
+            e->src[k].ch[i].ctr = saved[e->src[k].ch[i].index];
+    free(saved);
+}
+
+/* End of a begin()/end() window that started on a snapshot. */
+static int end_on_snapshot(struct em_engine *e, struct em_readings *out)
+{
+    em_engine_read_all(e, 1);
+    double end_mono = em_now_mono();
+    int err = em_engine_build_readings(e, &e->plain, end_mono, em_now_real_ns(), out);
+    em_snap_free(&e->plain);
+    e->running = 0;
+    return err;
 }
 
 int em_engine_end(struct em_engine *e, struct em_readings *out)
@@ -247,10 +350,21 @@ int em_engine_end(struct em_engine *e, struct em_readings *out)
         pthread_mutex_unlock(&e->lock);
         return EM_ERR_STATE;
     }
-    end_channels(e);
+    if (!e->plain_hooks) {
+        int err = end_on_snapshot(e, out);
+        pthread_mutex_unlock(&e->lock);
+        return err;
+    }
+    em_engine_read_all(e, 1);
     /* The window ends with the last reading: end hooks (collecting maps,
      * waiting for a GPU counter's next step) must not lengthen it. */
     double end_mono = em_now_mono();
+    int err;
+    struct em_counter *saved = save_counters(e, &err);
+    if (err) {
+        pthread_mutex_unlock(&e->lock);
+        return err;
+    }
     /* Power channels: the last reading holds up to the window's end. */
     for (size_t k = 0; k < e->nsrc; k++)
         for (size_t i = 0; i < e->src[k].nch; i++) {
@@ -263,7 +377,8 @@ int em_engine_end(struct em_engine *e, struct em_readings *out)
         run_hook(e, &e->src[k], e->src[k].ops->end, "end");
     em_series_end(e, end_mono);
     e->running = 0;
-    int err = build_readings(e, end_mono, end_real, out);
+    err = em_engine_build_readings(e, NULL, end_mono, end_real, out);
+    restore_counters(e, saved);
     pthread_mutex_unlock(&e->lock);
     return err;
 }

@@ -156,6 +156,10 @@ void em_write_json(const struct em_report *r, struct em_buf *b)
 {
     em_buf_puts(b, "{\n  \"schema\": \"energymeter/1\",\n  \"label\": ");
     em_buf_json_str(b, r->win.label); /* null when there is none */
+    if (r->win.window) {
+        em_buf_puts(b, ",\n  \"window\": ");
+        em_buf_json_str(b, r->win.window);
+    }
     em_buf_puts(b, ",\n  \"start_time\": ");
     put_time(b, r->win.start_ns);
     em_buf_puts(b, ",\n  \"end_time\": ");

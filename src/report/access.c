@@ -26,6 +26,11 @@ const char *em_report_label(const em_report *r)
     return r ? r->win.label : NULL;
 }
 
+const char *em_report_window(const em_report *r)
+{
+    return r ? r->win.window : NULL;
+}
+
 double em_report_duration_s(const em_report *r)
 {
     return r ? r->win.duration_s : NAN;

@@ -320,10 +320,51 @@ static void test_wrap_period(void **state)
     assert_true(isinf(em_counter_wrap_period(&c)) && em_counter_wrap_period(&c) > 0);
 }
 
+/* The counter between two of its states: what it gained since (a wrap and
+ * a reset in between included), resolution of its own two ends; a stepping
+ * counter adds up to one step's energy at each end. */
+static void test_since(void **state)
+{
+    (void)state;
+    struct em_counter c, then, d;
+    em_counter_init(&c, UJ, 1000000, 10.0); /* wraps every 0.1 s at 10 W */
+    em_counter_start(&c, 0, 0.0);
+    assert_int_equal(em_counter_update(&c, 500000, 0.1), EM_CTR_OK); /* 0.5 J */
+    then = c;
+    assert_int_equal(em_counter_update(&c, 100000, 0.19), EM_CTR_WRAPPED);    /* +0.6 J */
+    assert_int_equal(em_counter_update(&c, 900000, 0.2), EM_CTR_IMPLAUSIBLE); /* a jump: gap */
+    assert_int_equal(em_counter_update(&c, 950000, 0.29), EM_CTR_OK);         /* +0.05 J */
+    em_counter_since(&c, &then, &d);
+    assert_near(d.joules, 0.65, 1e-12);
+    assert_near(d.covered_s, 0.18, 1e-12);
+    assert_near(d.gap_s, 0.01, 1e-12);
+    assert_int_equal(d.wraps, 1);
+    assert_int_equal(d.faults, 1);
+    assert_near(d.start_t, 0.1, 0);
+    /* The gap is filled at the mean power since, not since the start. */
+    assert_near(em_counter_joules(&d), 0.65 + 0.65 / 0.18 * 0.01, 1e-12);
+    assert_near(em_counter_uncertainty(&d), 3 * UJ + 10.0 * 0.01, 1e-12);
+    /* A counter that steps every 0.1 s: 2 x mean power x step. */
+    em_counter_init(&c, 1e-3, 0, 700.0);
+    c.step_s = 0.1;
+    em_counter_start(&c, 0, 0.0);
+    assert_int_equal(em_counter_update(&c, 10000, 1.0), EM_CTR_OK);
+    then = c;
+    assert_int_equal(em_counter_update(&c, 40000, 2.0), EM_CTR_OK); /* 30 J in 1 s */
+    em_counter_since(&c, &then, &d);
+    assert_near(em_counter_uncertainty(&d), 2e-3 + 2 * 30.0 * 0.1, 1e-9);
+    /* Shorter than a step: up to the maximum power for a step at each end. */
+    then = c;
+    assert_int_equal(em_counter_update(&c, 40000, 2.05), EM_CTR_OK);
+    em_counter_since(&c, &then, &d);
+    assert_near(em_counter_uncertainty(&d), 2e-3 + 2 * 700.0 * 0.1, 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_wrap),
+        cmocka_unit_test(test_since),
         cmocka_unit_test(test_update_without_start),
         cmocka_unit_test(test_one_wrap),
         cmocka_unit_test(test_many_wraps),

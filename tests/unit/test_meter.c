@@ -632,14 +632,204 @@ static void test_strerror(void **state)
     assert_string_equal(em_version(), EM_VERSION_STRING);
 }
 
+/* ------------------------------------------------------- named windows */
+
+/* The writer's truth now, the writer held across the call: what a window
+ * edge taken in the call reads. */
+#define AT_TRUTH(fx, t, call)                                                                      \
+    do {                                                                                           \
+        pthread_mutex_lock(&(fx)->w.mu);                                                           \
+        writer_pass(&(fx)->w);                                                                     \
+        for (size_t i_ = 0; i_ < (fx)->w.n; i_++)                                                  \
+            (t)[i_] = (fx)->w.z[i_].e_uj;                                                          \
+        int rc_ = (call);                                                                          \
+        pthread_mutex_unlock(&(fx)->w.mu);                                                         \
+        assert_int_equal(rc_, 0);                                                                  \
+    } while (0)
+
+/* A window's report against the truth between two edges. */
+static void expect_window(const em_report *r, const char *name, const uint64_t *t0,
+                          const uint64_t *t1)
+{
+    if (name)
+        assert_string_equal(em_report_window(r), name);
+    else
+        assert_null(em_report_window(r));
+    expect_joules(r, "cpu", CPU_W, t1[0] - t0[0], NOMINAL_REL);
+    expect_joules(r, "dram", DRAM_W, t1[1] - t0[1], NOMINAL_REL);
+    expect_clean_measured(r, "cpu");
+    expect_clean_measured(r, "dram");
+}
+
+static int threads_now(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+/* Three named windows and a begin()/end() window overlapping on one meter,
+ * ended out of order, one split: each exact against the writer's truth,
+ * through several wraps. */
+static void test_named_windows_overlap(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_wrapping();
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    uint64_t a0[MAX_WZONES], p0[MAX_WZONES], b0[MAX_WZONES], a1[MAX_WZONES], p1[MAX_WZONES],
+        b1[MAX_WZONES], b2[MAX_WZONES];
+    em_report *ra = NULL, *rb1 = NULL, *rb2 = NULL;
+    AT_TRUTH(fx, a0, em_window_begin(m, "a"));
+    sleep_s(0.3);
+    AT_TRUTH(fx, p0, em_begin(m));
+    sleep_s(0.3);
+    AT_TRUTH(fx, b0, em_window_begin(m, "b"));
+    assert_int_equal(em_window_count(m), 2);
+    sleep_s(0.3);
+    AT_TRUTH(fx, a1, em_window_end(m, "a", &ra));
+    sleep_s(0.3);
+    AT_TRUTH(fx, p1, em_end(m));
+    sleep_s(0.2);
+    AT_TRUTH(fx, b1, em_window_split(m, "b", &rb1));
+    assert_int_equal(em_window_count(m), 1);
+    sleep_s(0.3);
+    AT_TRUTH(fx, b2, em_window_end(m, "b", &rb2));
+    assert_int_equal(em_window_count(m), 0);
+
+    expect_window(ra, "a", a0, a1);
+    expect_window(em_meter_report(m), NULL, p0, p1);
+    expect_window(rb1, "b", b0, b1);
+    expect_window(rb2, "b", b1, b2);
+    /* The split loses no time: the second part starts where the first ended. */
+    assert_int_equal(em_report_start_ns(rb2), em_report_end_ns(rb1));
+    assert_true(em_report_duration_s(ra) >= 0.9 && em_report_duration_s(rb1) >= 0.8);
+    /* Storage has no counter: unavailable in a named window, saying why. */
+    int k = comp(ra, "disk");
+    assert_int_equal(em_component_status(ra, (size_t)k), EM_STATUS_UNAVAILABLE);
+    assert_non_null(strstr(em_component_reason(ra, (size_t)k), "overlaps"));
+    char *json = NULL;
+    assert_int_equal(em_report_to_string(ra, EM_FORMAT_JSON, &json), 0);
+    assert_non_null(strstr(json, "\"window\": \"a\""));
+    em_free(json);
+    em_report_free(ra);
+    em_report_free(rb1);
+    em_report_free(rb2);
+    em_meter_free(m);
+    fixture_free(fx);
+}
+
+/* A named window inside a begin()/end() window that runs the sources'
+ * hooks: both exact, and the named window outlives it. */
+static void test_named_window_inside_plain(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_wrapping();
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    uint64_t p0[MAX_WZONES], x0[MAX_WZONES], p1[MAX_WZONES], x1[MAX_WZONES];
+    em_report *rx = NULL;
+    AT_TRUTH(fx, p0, em_begin(m));
+    sleep_s(0.2);
+    AT_TRUTH(fx, x0, em_window_begin(m, "x"));
+    sleep_s(0.4);
+    AT_TRUTH(fx, p1, em_end(m));
+    sleep_s(0.4);
+    AT_TRUTH(fx, x1, em_window_end(m, "x", &rx));
+    expect_window(em_meter_report(m), NULL, p0, p1);
+    expect_window(rx, "x", x0, x1);
+    em_report_free(rx);
+    /* The counters started again for a plain window after all ended. */
+    AT_TRUTH(fx, p0, em_begin(m));
+    sleep_s(0.3);
+    AT_TRUTH(fx, p1, em_end(m));
+    expect_window(em_meter_report(m), NULL, p0, p1);
+    em_meter_free(m);
+    fixture_free(fx);
+}
+
+/* 100 windows open at once: no thread more than one window; each exact. */
+static void test_many_windows_one_sampler(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_wrapping();
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    enum { N = 100 };
+    static uint64_t t0[N][MAX_WZONES];
+    uint64_t t1[MAX_WZONES];
+    char name[N][16];
+    int before = threads_now();
+    for (int i = 0; i < N; i++) {
+        snprintf(name[i], sizeof name[i], "w%d", i);
+        AT_TRUTH(fx, t0[i], em_window_begin(m, name[i]));
+    }
+    assert_int_equal(em_window_count(m), N);
+    assert_int_equal(threads_now(), before);
+    sleep_s(0.3);
+    for (int i = N - 1; i >= 0; i--) {
+        em_report *r = NULL;
+        AT_TRUTH(fx, t1, em_window_end(m, name[i], &r));
+        assert_string_equal(em_report_window(r), name[i]);
+        assert_true(fabs(em_component_joules(r, (size_t)comp(r, "cpu")) -
+                         (double)(t1[0] - t0[i][0]) * 1e-6) <= 1e-4);
+        em_report_free(r);
+    }
+    assert_int_equal(threads_now(), before);
+    em_meter_free(m);
+    fixture_free(fx);
+}
+
+/* Misuse: clear errors, nothing changed. */
+static void test_named_window_errors(void **state)
+{
+    (void)state;
+    struct fakefs fs;
+    fakefs_init(&fs);
+    fakefs_zone(&fs, "intel-rapl:0", "package-0", PKG_RANGE_UJ, 100000000, 24000000);
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    em_report *r = (em_report *)1;
+    assert_int_equal(em_window_end(m, "none", &r), EM_ERR_NOT_FOUND);
+    assert_null(r);
+    assert_non_null(strstr(em_meter_errmsg(m), "no window named 'none'"));
+    assert_int_equal(em_window_begin(m, ""), EM_ERR_INVALID);
+    assert_int_equal(em_window_begin(m, NULL), EM_ERR_INVALID);
+    assert_int_equal(em_window_begin(m, "a"), 0);
+    assert_int_equal(em_window_begin(m, "a"), EM_ERR_STATE);
+    assert_non_null(strstr(em_meter_errmsg(m), "already open"));
+    assert_int_equal(em_window_cancel(m, "a"), 0);
+    assert_int_equal(em_window_cancel(m, "a"), EM_ERR_NOT_FOUND);
+    assert_int_equal(em_window_count(m), 0);
+    assert_int_equal(em_window_begin(m, "a"), 0); /* the name is free again */
+    assert_int_equal(em_window_end(NULL, "a", &r), EM_ERR_INVALID);
+    assert_int_equal(em_window_count(NULL), 0);
+    em_meter_free(m); /* with a window open: freed */
+    fakefs_cleanup(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),           cmocka_unit_test(test_bad_options),
-        cmocka_unit_test(test_state_errors),       cmocka_unit_test(test_no_powercap),
-        cmocka_unit_test(test_measure_with_wraps), cmocka_unit_test(test_reuse),
-        cmocka_unit_test(test_two_meters),         cmocka_unit_test(test_counter_reset),
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_state_errors),
+        cmocka_unit_test(test_no_powercap),
+        cmocka_unit_test(test_measure_with_wraps),
+        cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_two_meters),
+        cmocka_unit_test(test_counter_reset),
         cmocka_unit_test(test_file_vanishes),
+        cmocka_unit_test(test_named_windows_overlap),
+        cmocka_unit_test(test_named_window_inside_plain),
+        cmocka_unit_test(test_many_windows_one_sampler),
+        cmocka_unit_test(test_named_window_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
