@@ -175,7 +175,8 @@ check-includes:
 	$(Q)$(PYTHON) tests/check_includes.py --self-test
 	$(Q)$(PYTHON) tests/check_includes.py
 
-test-now: all format-check check-includes unit pytest pytest-python check-asan check-valgrind
+test-now: all format-check check-includes unit pytest pytest-python pytest-venv check-asan \
+          check-valgrind
 	@echo "make test: all test suites passed"
 
 bench-now: all $(BENCH_BINS) $(BENCH_DEPS)
@@ -211,4 +212,4 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf build
+	rm -rf build python/*.egg-info

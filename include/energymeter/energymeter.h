@@ -26,13 +26,13 @@ extern "C" {
 #endif
 
 #define EM_VERSION_MAJOR 0
-#define EM_VERSION_MINOR 1
+#define EM_VERSION_MINOR 2
 #define EM_VERSION_PATCH 0
-#define EM_VERSION_STRING "0.1.0"
+#define EM_VERSION_STRING "0.2.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
 #define EM_VERSION_NUMBER (EM_VERSION_MAJOR * 10000 + EM_VERSION_MINOR * 100 + EM_VERSION_PATCH)
 
-/* The version of the library actually loaded ("0.1.0"). */
+/* The version of the library actually loaded ("0.2.0"). */
 EM_API const char *em_version(void);
 
 /* ------------------------------------------------------------------ errors */

@@ -23,7 +23,7 @@ _apply_warnoptions(_sys.warnoptions)
 
 
 def library_version() -> str:
-    """The version of the libenergymeter actually loaded ("0.1.0")."""
+    """The version of the libenergymeter actually loaded ("0.2.0")."""
     from . import _lib
 
     return _lib.decode(_lib.load().em_version())
@@ -38,4 +38,4 @@ def library_path() -> str:
 
 __all__ = ["EnergyMeter", "EnergyMeterError", "EnergyMeterWarning", "Measurement", "Component",
            "RaplResult", "LibraryNotFound", "measure", "library_version", "library_path"]
-__version__ = "0.1.0"
+from ._find_version import VERSION as __version__  # noqa: E402

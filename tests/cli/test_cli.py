@@ -38,7 +38,13 @@ def one_line_error(p):
 def test_version(run_em):
     p = run_em(["--version"])
     assert p.returncode == 0, p.stderr
-    assert "energymeter 0.1.0" in p.stdout
+    # The one version: the public header's EM_VERSION_* (what setup.py reads).
+    import re
+    hdr = open(os.path.join(os.path.dirname(__file__), "..", "..", "include", "energymeter",
+                            "energymeter.h")).read()
+    ver = ".".join(re.search(r"^#define EM_VERSION_%s (\d+)$" % k, hdr, re.M).group(1)
+                   for k in ("MAJOR", "MINOR", "PATCH"))
+    assert "energymeter %s" % ver in p.stdout
 
 
 def test_help(run_em):

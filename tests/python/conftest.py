@@ -12,6 +12,13 @@ variables when a meter is created, so setting os.environ in the test process
 is enough.
 
 Run: ENERGYMETER_LIB=build/libenergymeter.so /usr/bin/python3 -m pytest tests/python
+
+Installed mode (ENERGYMETER_TEST_INSTALLED=1, set by `make pytest-venv`): the
+same tests against the package pip installed from the wheel into a virtual
+environment, run with that environment's python from outside the source tree.
+Then python/ is not put on sys.path, ENERGYMETER_LIB must not be set, and the
+session checks first that energy_meter came from the environment and loads
+the libenergymeter.so inside the installed package.
 """
 
 import json
@@ -24,7 +31,10 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PYDIR = os.path.join(REPO, "python")
-sys.path.insert(0, PYDIR)
+# Testing the package pip installed (make pytest-venv), not the checkout's.
+INSTALLED = os.environ.get("ENERGYMETER_TEST_INSTALLED", "") not in ("", "0")
+if not INSTALLED:
+    sys.path.insert(0, PYDIR)
 sys.path.insert(0, os.path.join(REPO, "tests", "fake"))
 
 from faketree import FakeTree  # noqa: E402,F401
@@ -47,8 +57,40 @@ def lib_path():
     return os.path.abspath(path)
 
 
+_installed = None
+
+
+def installed_library():
+    """Installed mode: the library of the installed package, after checking
+    that the package is the virtual environment's and loads its own library
+    (checked once; later calls return what the first found)."""
+    global _installed
+    if _installed:
+        return _installed
+    if os.environ.get("ENERGYMETER_LIB"):
+        pytest.fail("ENERGYMETER_TEST_INSTALLED=1 tests the library inside the installed "
+                    "package: unset ENERGYMETER_LIB (now %s)" % os.environ["ENERGYMETER_LIB"])
+    import energy_meter
+
+    pkg = os.path.dirname(os.path.realpath(energy_meter.__file__))
+    if sys.prefix == sys.base_prefix:
+        pytest.fail("ENERGYMETER_TEST_INSTALLED=1 needs the python of a virtual environment "
+                    "(`make pytest-venv` makes one); this is %s" % sys.executable)
+    if not pkg.startswith(os.path.realpath(sys.prefix) + os.sep):
+        pytest.fail("energy_meter was imported from %s, not from the virtual environment %s "
+                    "(PYTHONPATH=%r?)" % (pkg, sys.prefix, os.environ.get("PYTHONPATH", "")))
+    path = os.path.realpath(energy_meter.library_path())
+    if os.path.dirname(path) != pkg:
+        pytest.fail("the installed energy_meter loaded %s, not the library inside the package "
+                    "(%s)" % (path, pkg))
+    _installed = path
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def library():
+    if INSTALLED:
+        return installed_library()
     path = lib_path()
     if not os.path.isfile(path):
         pytest.fail("libenergymeter.so not found at %s (run `make`, or set ENERGYMETER_LIB)"
@@ -88,11 +130,19 @@ def fake_tree(monkeypatch):
 
 
 def sub_env(root, extra=None):
-    """Environment for a subprocess using the package from this checkout."""
+    """Environment for a subprocess using the package under test: this
+    checkout's, or in installed mode the one sys.executable imports."""
     env = dict(os.environ)
     env["ENERGYMETER_SYSFS_ROOT"] = root
     env["ENERGYMETER_NVML_LIB"] = NO_NVML
-    env["PYTHONPATH"] = PYDIR
+    if INSTALLED:
+        env.pop("PYTHONPATH", None)
+        # As in-tree mode passes the build's library on: the installed
+        # package's own (that it loads it unasked is checked in this process),
+        # so that a copy of the package elsewhere still finds it.
+        env["ENERGYMETER_LIB"] = installed_library()
+    else:
+        env["PYTHONPATH"] = PYDIR
     env.setdefault("LC_ALL", "C")
     if extra:
         env.update(extra)
