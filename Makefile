@@ -183,6 +183,7 @@ bench-now: all $(BENCH_BINS) $(BENCH_DEPS)
 	$(Q)$(PYTHON) bench/run_bench.py --build $(BUILD)
 	$(Q)echo; $(PYTHON) bench/bench_disk.py --build $(BUILD)
 	$(Q)echo; $(PYTHON) bench/bench_serve.py --build $(BUILD)
+	$(Q)echo; $(PYTHON) bench/bench_python.py --build $(BUILD)
 	$(Q)echo; echo "GPU figures on the fake NVML (targets: em_end < 10 ms without settle, sampler < 0.5 %, every window within its uncertainty)"
 	$(Q)sh bench/gpu_fake.sh $(BUILD)
 

@@ -2,11 +2,12 @@
 
 In this order, the first that applies:
 
-1. the installed distribution's metadata (importlib.metadata "energy-meter"),
-   when it describes this very copy of the package (a wheel installed by pip);
-2. a checkout (python/energy_meter/ beside include/, as used in place or by an
+1. a checkout (python/energy_meter/ beside include/, as used in place or by an
    editable install): the public header's EM_VERSION_MAJOR/MINOR/PATCH, which
-   always match the code beside them;
+   always match the code beside them (an editable install's metadata, left in
+   the tree, may be older);
+2. the installed distribution's metadata (importlib.metadata "energy-meter"),
+   when it describes this very copy of the package (a wheel installed by pip);
 3. _version.py, written when a wheel is built (setup.py) or by `make install`;
 4. "0+unknown".
 """
@@ -60,4 +61,4 @@ def _from_generated() -> Optional[str]:
     return str(getattr(generated, "VERSION", "")) or None
 
 
-VERSION: str = _from_metadata() or _from_header() or _from_generated() or "0+unknown"
+VERSION: str = _from_header() or _from_metadata() or _from_generated() or "0+unknown"

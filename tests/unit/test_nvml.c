@@ -590,6 +590,42 @@ static void test_parallel_reads(void **state)
                  lat[N / 2] * 1e3, N, lat[0] * 1e3, lat[N - 1] * 1e3);
 }
 
+static void test_named_windows(void **state)
+{
+    (void)state;
+    /* Two GPUs at 100 W and 60 W: a named window inside a begin()/end()
+     * window gets the counters' difference, up to one ~100 ms step at each
+     * end in its uncertainty; the begin()/end() window keeps its edge
+     * estimate (tight), though the named window's readings came between. */
+    config("count=2\npower_w=100\npower_w.1=60\n");
+    struct window w;
+    new_meter(&w, NULL, 0);
+    assert_int_equal(em_begin(w.m), EM_OK);
+    sleep_s(0.15);
+    assert_int_equal(em_window_begin(w.m, "inner"), EM_OK);
+    sleep_s(0.6);
+    em_report *r = NULL;
+    assert_int_equal(em_window_end(w.m, "inner", &r), EM_OK);
+    sleep_s(0.15);
+    assert_int_equal(em_end(w.m), EM_OK);
+    int g = em_report_find(r, "gpu");
+    assert_true(g >= 0);
+    assert_int_equal(em_component_status(r, (size_t)g), EM_STATUS_MEASURED);
+    assert_int_equal(em_component_device_count(r, (size_t)g), 2);
+    double dur = em_report_duration_s(r), u = em_component_uncertainty(r, (size_t)g);
+    check_joules(em_component_joules(r, (size_t)g), u, 160 * dur, 0.5, "named window");
+    /* 2 x mean power x period per GPU: about 32 J, never the power limit's. */
+    if (!(u > 10 && u < 60))
+        fail_msg("named window: uncertainty %.1f J of %.1f J", u, 160 * dur);
+    em_report_free(r);
+    const em_report *p = em_meter_report(w.m);
+    int pg = em_report_find(p, "gpu");
+    double pd = em_report_duration_s(p);
+    check_joules(em_component_joules(p, (size_t)pg), em_component_uncertainty(p, (size_t)pg),
+                 160 * pd, 0.2, "begin()/end() around it");
+    em_meter_free(w.m);
+}
+
 static void test_used_by_tree(void **state)
 {
     (void)state;
@@ -662,6 +698,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gpu_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parallel_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_named_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_used_by_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
     };

@@ -345,6 +345,7 @@ static int nvml_end(struct em_source *s)
     for (size_t i = 0; i < n->ng; i++) {
         struct em_nvml_gpu *g = &n->g[i];
         struct em_channel *ch = &s->ch[i];
+        g->in_window = 0;
         if (!ch->started)
             continue;
         if (!g->energy_mode) {

@@ -256,7 +256,8 @@ static void run_job(struct em_nvml_gpu *g, int job)
         want = BEGIN_STEPS;
         deadline += (BEGIN_STEPS + 0.5) * g->steps.period + 2 * g->steps.jitter;
     } else if (job == EM_NVML_JOB_END) {
-        g->in_window = 0;
+        /* in_window ends with the window (nvml_end()), not with every end
+         * reading: a named window's readings come between. */
         want = n->settle_s > 0 ? 1 : 0;
         deadline += n->settle_s;
     } else {
