@@ -66,6 +66,9 @@ def text(name: str, value: Any, max_len: int = 4096) -> str:
     return value
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def window_name(value: Any) -> str:
     """A window's name: non-empty, at most 255 bytes, no control characters."""
     if not isinstance(value, str):
@@ -74,7 +77,7 @@ def window_name(value: Any) -> str:
         raise ValueError("a window's name must not be empty")
     if len(value.encode("utf-8", "surrogatepass")) > 255:
         raise ValueError("a window's name must be at most 255 bytes: %r" % (value[:40] + "...",))
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise ValueError("a window's name must not contain control characters: %r" % (value,))
     return value
 

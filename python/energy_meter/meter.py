@@ -493,7 +493,8 @@ class EnergyMeter:
         """End the named window and return its Measurement. units: the work
         done in it (tokens, samples, requests): joules_per_unit is then
         total_joules / units. Warns like end()."""
-        _args.window_name(name)
+        if name not in self._windows:  # an open window's name was checked by begin_window()
+            _args.window_name(name)
         if units is not None:
             units = _args.number("units", units, allow_zero=False)
         self._need_windows()
