@@ -82,6 +82,9 @@ static inline int em_engine_active(const struct em_engine *e)
 }
 
 /* window.c */
+/* Take snap of every channel now (after a reading); 0 or EM_ERR_NOMEM. */
+EM_INTERNAL int em_snap_take(struct em_engine *e, struct em_snap *snap, const char *name);
+EM_INTERNAL void em_snap_free(struct em_snap *snap);
 /* The first reading of every channel: the counters start (no hooks). */
 EM_INTERNAL void em_engine_start_counters(struct em_engine *e);
 /* A reading of every started channel now (at_end: failures end the channel's
@@ -91,11 +94,6 @@ EM_INTERNAL void em_engine_read_all(struct em_engine *e, int at_end);
  * begin()/end() window with hooks). */
 EM_INTERNAL int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap,
                                          double end_mono, int64_t end_real, struct em_readings *w);
-
-/* named.c */
-/* Take snap of every channel now (after a reading); 0 or EM_ERR_NOMEM. */
-EM_INTERNAL int em_snap_take(struct em_engine *e, struct em_snap *snap, const char *name);
-EM_INTERNAL void em_snap_free(struct em_snap *snap);
 
 /* channel.c */
 EM_INTERNAL void em_engine_warn(struct em_engine *e, const char *fmt, ...) EM_PRINTF(2, 3);

@@ -10,35 +10,6 @@
 
 #include "engine_state.h"
 
-int em_snap_take(struct em_engine *e, struct em_snap *snap, const char *name)
-{
-    *snap = (struct em_snap){0};
-    size_t n = e->nchannels ? e->nchannels : 1;
-    snap->ctr = calloc(n, sizeof *snap->ctr);
-    snap->started = calloc(n, sizeof *snap->started);
-    if (!snap->ctr || !snap->started || (name && !(snap->name = em_strdup(name)))) {
-        em_snap_free(snap);
-        return EM_ERR_NOMEM;
-    }
-    snap->begin_mono = em_now_mono();
-    snap->begin_real = em_now_real_ns();
-    for (size_t k = 0; k < e->nsrc; k++)
-        for (size_t i = 0; i < e->src[k].nch; i++) {
-            const struct em_channel *ch = &e->src[k].ch[i];
-            snap->ctr[ch->index] = ch->ctr;
-            snap->started[ch->index] = (unsigned char)(ch->started && !ch->failing);
-        }
-    return 0;
-}
-
-void em_snap_free(struct em_snap *snap)
-{
-    free(snap->name);
-    free(snap->ctr);
-    free(snap->started);
-    *snap = (struct em_snap){0};
-}
-
 static struct em_snap *find(struct em_engine *e, const char *name)
 {
     for (size_t i = 0; i < e->nwin; i++)
