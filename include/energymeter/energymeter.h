@@ -136,6 +136,14 @@ EM_API void em_meter_free(em_meter *meter);
 /* The last error message of this meter ("" when none). */
 EM_API const char *em_meter_errmsg(const em_meter *meter);
 
+/*
+ * A meter belongs to the process that made it: in a forked child, em_begin(),
+ * em_end(), em_meter_calibrate() and the em_window_*() calls return
+ * EM_ERR_STATE (the message says to make a new meter there), since the
+ * sampler thread did not survive the fork; em_meter_free() there frees only
+ * what is not the parent's.
+ */
+
 /* Start a measurement window. EM_ERR_STATE if one is already running. */
 EM_API int em_begin(em_meter *meter);
 /* End the window and build the report. EM_ERR_STATE without em_begin(). */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "options.h"
 #include "meter.h"
@@ -25,6 +26,7 @@ struct em_meter {
     struct em_engine *engine;
     struct em_report *report;     /* of the last window; NULL before the first */
     struct em_baseline *baseline; /* NULL: none */
+    pid_t pid;                    /* the process that made it: the sampler's */
     char errmsg[512];
 };
 
@@ -69,8 +71,23 @@ int em_meter_new_with(const em_options *opts, const struct em_source_ops *const 
         em_meter_free(m);
         return err;
     }
+    m->pid = getpid();
     *out = m;
     return 0;
+}
+
+/* A meter used in a forked child: its sampler thread and the sources'
+ * threads stayed in the parent, so it would give wrong numbers. */
+static int forked(em_meter *m)
+{
+    pid_t now = getpid();
+    if (now == m->pid)
+        return 0;
+    return set_error(m, EM_ERR_STATE,
+                     "this meter was made by process %d and this is process %d, a fork of it: "
+                     "its sampler thread did not survive the fork, so it would give wrong "
+                     "numbers. Make a new meter in the child (em_meter_new())",
+                     (int)m->pid, (int)now);
 }
 
 int em_meter_new(const em_options *opts, em_meter **out)
@@ -82,7 +99,11 @@ void em_meter_free(em_meter *m)
 {
     if (!m)
         return;
-    em_engine_free(m->engine);
+    /* In a forked child the engine's threads are not this process's: they
+     * cannot be joined, so the engine's copy is left as it is (a leak of
+     * the parent's memory image, never a hang). */
+    if (getpid() == m->pid)
+        em_engine_free(m->engine);
     em_report_free(m->report);
     em_baseline_free(m->baseline);
     em_config_free(&m->cfg);
@@ -93,7 +114,10 @@ int em_begin(em_meter *m)
 {
     if (!m)
         return EM_ERR_INVALID;
-    int err = em_engine_begin(m->engine);
+    int err = forked(m);
+    if (err)
+        return err;
+    err = em_engine_begin(m->engine);
     if (err == EM_ERR_STATE)
         return set_error(m, err, "em_begin() called twice without em_end()");
     return err;
@@ -103,8 +127,11 @@ int em_end(em_meter *m)
 {
     if (!m)
         return EM_ERR_INVALID;
+    int err = forked(m);
+    if (err)
+        return err;
     struct em_readings w;
-    int err = em_engine_end(m->engine, &w);
+    err = em_engine_end(m->engine, &w);
     if (err == EM_ERR_STATE)
         return set_error(m, err, "em_end() called without em_begin()");
     struct em_report *r = NULL;
@@ -129,7 +156,7 @@ int em_window_begin(em_meter *m, const char *name)
     if (!m)
         return EM_ERR_INVALID;
     int err = window_name_ok(m, name);
-    if (err)
+    if (err || (err = forked(m)) != 0)
         return err;
     err = em_engine_window_begin(m->engine, name);
     if (err == EM_ERR_STATE)
@@ -144,7 +171,7 @@ static int window_end(em_meter *m, const char *name, int again, em_report **out)
         return EM_ERR_INVALID;
     *out = NULL;
     int err = window_name_ok(m, name);
-    if (err)
+    if (err || (err = forked(m)) != 0)
         return err;
     struct em_readings w;
     err = em_engine_window_end(m->engine, name, again, &w);
@@ -170,6 +197,8 @@ int em_window_cancel(em_meter *m, const char *name)
     if (!m)
         return EM_ERR_INVALID;
     int err = window_name_ok(m, name);
+    if (!err)
+        err = forked(m);
     if (!err && (err = em_engine_window_cancel(m->engine, name)) == EM_ERR_NOT_FOUND)
         return set_error(m, err, "no window named '%s' is open", name);
     return err;
@@ -177,7 +206,7 @@ int em_window_cancel(em_meter *m, const char *name)
 
 size_t em_window_count(em_meter *m)
 {
-    return m ? em_engine_window_count(m->engine) : 0;
+    return m && getpid() == m->pid ? em_engine_window_count(m->engine) : 0;
 }
 
 em_report *em_meter_report(em_meter *m)

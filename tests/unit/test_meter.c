@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <strings.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "fakefs.h"
@@ -786,6 +787,43 @@ static void test_many_windows_one_sampler(void **state)
     fixture_free(fx);
 }
 
+/* A meter used in a forked child refuses, clearly, rather than measure with
+ * a sampler thread that stayed in the parent; the parent's goes on. */
+static void test_forked_child_refuses(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_wrapping();
+    em_meter *m = NULL;
+    assert_int_equal(em_meter_new(NULL, &m), 0);
+    assert_int_equal(em_window_begin(m, "open"), 0);
+    fflush(NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        int bad = em_begin(m) != EM_ERR_STATE || !strstr(em_meter_errmsg(m), "a fork of it") ||
+                  em_window_begin(m, "x") != EM_ERR_STATE || em_window_count(m) != 0;
+        em_report *r = NULL;
+        bad |= em_window_end(m, "open", &r) != EM_ERR_STATE || r != NULL;
+        em_meter_free(m); /* returns: no thread of the parent is joined */
+        /* exec rather than exit: the child keeps the parent's memory image
+         * on purpose, which valgrind would count as the child's leak. */
+        execl(bad ? "/bin/false" : "/bin/true", bad ? "false" : "true", (char *)NULL);
+        _exit(2);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    uint64_t t0[MAX_WZONES], t1[MAX_WZONES];
+    AT_TRUTH(fx, t0, em_begin(m));
+    sleep_s(0.3);
+    AT_TRUTH(fx, t1, em_end(m));
+    expect_window(em_meter_report(m), NULL, t0, t1);
+    assert_int_equal(em_window_cancel(m, "open"), 0);
+    em_meter_free(m);
+    fixture_free(fx);
+}
+
 /* Misuse: clear errors, nothing changed. */
 static void test_named_window_errors(void **state)
 {
@@ -830,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_named_window_inside_plain),
         cmocka_unit_test(test_many_windows_one_sampler),
         cmocka_unit_test(test_named_window_errors),
+        cmocka_unit_test(test_forked_child_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
