@@ -167,12 +167,14 @@ EM_API void em_report_free(em_report *report);
  * Named windows: any number open at once on one meter, nested or
  * overlapping, ended in any order, from any thread (these calls are
  * thread-safe), beside the em_begin()/em_end() window. All share the
- * meter's sampler thread and sources; each costs a copy of the channels'
- * counters. They are measured from counters (RAPL, hwmon, NVML's energy
- * counter with up to one ~100 ms step at each end in uncertainty_j);
- * components that only whole-window sources give (storage through eBPF, the
- * power models) are unavailable in them with a reason, as they are in an
- * em_begin()/em_end() window that starts while a named window is open.
+ * meter's sampler thread and sources (one eBPF program); each costs a copy
+ * of the channels' counters and of the storage counters. Each is the
+ * difference of the counters between its edges: RAPL and hwmon exactly,
+ * storage (eBPF, or its fallbacks) and the power models as in any window,
+ * and NVML's energy counter, which steps every ~100 ms, with up to one step
+ * at each end in uncertainty_j (the edge estimate of docs/gpu.md serves only
+ * an em_begin()/em_end() window that starts while no named window is open;
+ * one that starts while one is open is measured like a named window).
  *
  * em_window_begin: EM_ERR_STATE when a window of that name is open;
  * EM_ERR_INVALID for a NULL or empty name (at most 255 bytes).

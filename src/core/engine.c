@@ -73,15 +73,16 @@ void em_engine_free(struct em_engine *e)
     if (!e)
         return;
     em_sampler_stop(e);
+    /* Snapshots hold the sources' own (snap_free()): before they close. */
+    for (size_t i = 0; i < e->nwin; i++)
+        em_snap_free(e, &e->win[i]);
+    free(e->win);
+    em_snap_free(e, &e->plain);
     em_sources_close(e->src, e->probes, e->nsrc);
     free(e->scratch_raw);
     free(e->scratch_err);
     free(e->scratch_t);
     em_engine_clear_warnings(e);
-    for (size_t i = 0; i < e->nwin; i++)
-        em_snap_free(&e->win[i]);
-    free(e->win);
-    em_snap_free(&e->plain);
     pthread_cond_destroy(&e->cond);
     pthread_mutex_destroy(&e->lock);
     free(e);

@@ -26,6 +26,7 @@ struct em_snap {
     int64_t begin_real;
     struct em_counter *ctr;
     unsigned char *started;
+    void **src; /* per source: its snap() (sources with fill_between()) */
 };
 
 struct em_engine {
@@ -68,6 +69,8 @@ struct em_engine {
     struct em_snap plain;
 
     /* the window in progress (plain_hooks), or since the counters started */
+    double end_mono; /* its end, while its readings are built */
+    int64_t end_real;
     double begin_mono;
     int64_t begin_real;
     char **warnings;
@@ -82,18 +85,19 @@ static inline int em_engine_active(const struct em_engine *e)
 }
 
 /* window.c */
-/* Take snap of every channel now (after a reading); 0 or EM_ERR_NOMEM. */
+/* Take snap of every channel now (after a reading), and of every source that
+ * can snap(); 0 or EM_ERR_NOMEM. */
 EM_INTERNAL int em_snap_take(struct em_engine *e, struct em_snap *snap, const char *name);
-EM_INTERNAL void em_snap_free(struct em_snap *snap);
+EM_INTERNAL void em_snap_free(struct em_engine *e, struct em_snap *snap);
 /* The first reading of every channel: the counters start (no hooks). */
 EM_INTERNAL void em_engine_start_counters(struct em_engine *e);
 /* A reading of every started channel now (at_end: failures end the channel's
  * time), as at a window's end. */
 EM_INTERNAL void em_engine_read_all(struct em_engine *e, int at_end);
-/* The readings of a window that ends now; snap: where it began (NULL: the
- * begin()/end() window with hooks). */
+/* The readings of a window: the begin()/end() window with hooks (snap NULL,
+ * ending at e->end_mono), or the one from snapshot snap to snapshot now. */
 EM_INTERNAL int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap,
-                                         double end_mono, int64_t end_real, struct em_readings *w);
+                                         const struct em_snap *now, struct em_readings *w);
 
 /* channel.c */
 EM_INTERNAL void em_engine_warn(struct em_engine *e, const char *fmt, ...) EM_PRINTF(2, 3);

@@ -2,8 +2,10 @@
  * Named windows: each is the time since a snapshot of every channel's
  * counter (em_counter_since()), so that any number may be open at once on
  * one engine, with its one sampler thread, while the counters keep running.
- * The sources' begin and end hooks (GPU edge estimates, eBPF accounting)
- * serve only a begin()/end() window that no named window overlaps.
+ * Sources that are not counters (storage, the models) take snapshots of
+ * their own (snap(), fill_between()); the sources' begin and end hooks (the
+ * GPU's edge estimate) serve only a begin()/end() window that started while
+ * no named window was open.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,7 @@ static struct em_snap *find(struct em_engine *e, const char *name)
 
 static void drop(struct em_engine *e, struct em_snap *w)
 {
-    em_snap_free(w);
+    em_snap_free(e, w);
     size_t i = (size_t)(w - e->win);
     memmove(&e->win[i], &e->win[i + 1], (e->nwin - i - 1) * sizeof *e->win);
     e->nwin--;
@@ -77,23 +79,18 @@ int em_engine_window_end(struct em_engine *e, const char *name, int again, struc
         return EM_ERR_NOT_FOUND;
     }
     em_engine_read_all(e, 1);
-    double end_mono = em_now_mono();
-    int64_t end_real = em_now_real_ns();
-    int err = em_engine_build_readings(e, w, end_mono, end_real, out);
+    struct em_snap now;
+    int err = em_snap_take(e, &now, name);
+    if (!err)
+        err = em_engine_build_readings(e, w, &now, out);
     if (!err && again) {
         /* The next window starts where this one ended: no time between. */
-        struct em_snap next;
-        err = em_snap_take(e, &next, name);
-        if (!err) {
-            next.begin_mono = end_mono;
-            next.begin_real = end_real;
-            em_snap_free(w);
-            *w = next;
-        } else {
-            em_readings_free(out);
-        }
-    } else if (!err) {
-        drop(e, w);
+        em_snap_free(e, w);
+        *w = now;
+    } else {
+        em_snap_free(e, &now);
+        if (!err)
+            drop(e, w);
     }
     pthread_mutex_unlock(&e->lock);
     return err;

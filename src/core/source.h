@@ -117,6 +117,15 @@ struct em_source_ops {
      * served in the finished window, after its devices were added (device
      * extras such as a GPU's UUID, the source name, warnings). 0 or negative. */
     int (*annotate)(struct em_source *s, struct em_reading *c, struct em_readings *w);
+    /* Optional, for fill() sources in windows that overlap others (named
+     * windows): snap() reads now what begin()/end() would (a new snapshot,
+     * NULL when out of memory; a failed read is kept in it), snap_free()
+     * frees one, and fill_between() is fill() for the window between two
+     * snapshots. Without them such a window has no figure from the source. */
+    void *(*snap)(struct em_source *s);
+    void (*snap_free)(struct em_source *s, void *snap);
+    int (*fill_between)(struct em_source *s, const void *begin, const void *end,
+                        struct em_reading *c, struct em_readings *w);
 };
 
 struct em_source {

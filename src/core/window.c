@@ -54,8 +54,14 @@ int em_snap_take(struct em_engine *e, struct em_snap *snap, const char *name)
     size_t n = e->nchannels ? e->nchannels : 1;
     snap->ctr = calloc(n, sizeof *snap->ctr);
     snap->started = calloc(n, sizeof *snap->started);
-    if (!snap->ctr || !snap->started || (name && !(snap->name = em_strdup(name)))) {
-        em_snap_free(snap);
+    snap->src = calloc(e->nsrc ? e->nsrc : 1, sizeof *snap->src);
+    int oom =
+        !snap->ctr || !snap->started || !snap->src || (name && !(snap->name = em_strdup(name)));
+    for (size_t k = 0; k < e->nsrc && !oom; k++)
+        if (e->src[k].ops->snap && e->src[k].ops->fill_between)
+            oom = !(snap->src[k] = e->src[k].ops->snap(&e->src[k]));
+    if (oom) {
+        em_snap_free(e, snap);
         return EM_ERR_NOMEM;
     }
     snap->begin_mono = em_now_mono();
@@ -69,8 +75,12 @@ int em_snap_take(struct em_engine *e, struct em_snap *snap, const char *name)
     return 0;
 }
 
-void em_snap_free(struct em_snap *snap)
+void em_snap_free(struct em_engine *e, struct em_snap *snap)
 {
+    for (size_t k = 0; snap->src && k < e->nsrc; k++)
+        if (snap->src[k])
+            e->src[k].ops->snap_free(&e->src[k], snap->src[k]);
+    free(snap->src);
     free(snap->name);
     free(snap->ctr);
     free(snap->started);
@@ -187,13 +197,19 @@ static int add_channel(struct em_engine *e, struct em_readings *w, struct em_rea
 }
 
 /* Component c, which no channel serves, from a source that builds it
- * itself (storage, the model): 1 when one did, 0 when none, or an error. */
-static int fill_component(struct em_engine *e, struct em_readings *w, struct em_reading *c)
+ * itself (storage, the model): over its own begin()/end() window, or
+ * between the snapshots snap and now. 1 when one did, 0 when none, or an
+ * error. */
+static int fill_component(struct em_engine *e, const struct em_snap *snap,
+                          const struct em_snap *now, struct em_readings *w, struct em_reading *c)
 {
     for (size_t k = 0; k < e->nsrc; k++) {
-        if (!e->src[k].ops->fill)
-            continue;
-        int rc = e->src[k].ops->fill(&e->src[k], c, w);
+        struct em_source *s = &e->src[k];
+        int rc = 0;
+        if (!snap && s->ops->fill)
+            rc = s->ops->fill(s, c, w);
+        else if (snap && snap->src[k])
+            rc = s->ops->fill_between(s, snap->src[k], now->src[k], c, w);
         if (rc != 0)
             return rc;
     }
@@ -201,8 +217,8 @@ static int fill_component(struct em_engine *e, struct em_readings *w, struct em_
 }
 
 /* Why c has no figure: a message to free, or NULL when out of memory. */
-static char *why_unavailable(struct em_engine *e, const struct em_snap *snap, const char *name,
-                             size_t found, size_t frozen, double duration_s)
+static char *why_unavailable(struct em_engine *e, const char *name, size_t found, size_t frozen,
+                             double duration_s)
 {
     if (frozen)
         return em_asprintf("every %s counter is frozen: it did not change in %.3f s (seen on "
@@ -212,21 +228,12 @@ static char *why_unavailable(struct em_engine *e, const struct em_snap *snap, co
         return em_asprintf("no %s counter could be read at the start of the window (see "
                            "warnings)",
                            name);
-    char *probe = em_probe_component_reason(e->probes, e->nsrc, name);
-    if (!snap || !probe)
-        return probe;
-    char *why = em_asprintf("a window that overlaps another is measured from counters only, and "
-                            "no counter gives %s (whole-window sources, such as storage's eBPF "
-                            "accounting and power models, serve a begin()/end() window that no "
-                            "other overlaps); %s",
-                            name, probe);
-    free(probe);
-    return why;
+    return em_probe_component_reason(e->probes, e->nsrc, name);
 }
 
 /* Fill one component of the window from every channel that serves it. */
-static int build_component(struct em_engine *e, const struct em_snap *snap, struct em_readings *w,
-                           const char *name)
+static int build_component(struct em_engine *e, const struct em_snap *snap,
+                           const struct em_snap *now, struct em_readings *w, const char *name)
 {
     struct em_reading *c = em_readings_add(w, name);
     if (!c)
@@ -265,12 +272,12 @@ static int build_component(struct em_engine *e, const struct em_snap *snap, stru
         /* What sources add beyond joules is about the begin()/end() window. */
         return snap ? 0 : annotate_component(e, w, c);
     }
-    if (!found && !snap) {
-        int rc = fill_component(e, w, c);
+    if (!found) {
+        int rc = fill_component(e, snap, now, w, c);
         if (rc != 0)
             return rc < 0 ? rc : 0;
     }
-    char *why = why_unavailable(e, snap, name, found, frozen, w->duration_s);
+    char *why = why_unavailable(e, name, found, frozen, w->duration_s);
     if (!why)
         return EM_ERR_NOMEM;
     int err = em_reading_set_unavailable(c, why);
@@ -288,9 +295,11 @@ static int is_fixed(const char *name)
 
 /* The window's readings: the fixed components, the extras (psys, cpu-core,
  * ...) once each in the order channels appear, then the warnings. */
-int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap, double end_mono,
-                             int64_t end_real, struct em_readings *w)
+int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap,
+                             const struct em_snap *now, struct em_readings *w)
 {
+    double end_mono = now ? now->begin_mono : e->end_mono;
+    int64_t end_real = now ? now->begin_real : e->end_real;
     int err = em_readings_init(w, e->cfg->label, e->cfg->include_idle);
     if (!err && snap && snap->name && !(w->window = em_strdup(snap->name)))
         err = EM_ERR_NOMEM;
@@ -301,12 +310,12 @@ int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap, do
         err = em_readings_set_series(w, e->ser_t, e->ser_n - 1, e->series_s * e->ser_stride,
                                      e->ser_stride);
     for (size_t i = 0; i < EM_NFIXED && !err; i++)
-        err = build_component(e, snap, w, em_fixed_components[i]);
+        err = build_component(e, snap, now, w, em_fixed_components[i]);
     for (size_t k = 0; k < e->nsrc && !err; k++)
         for (size_t i = 0; i < e->src[k].nch && !err; i++) {
             const char *name = e->src[k].ch[i].component;
             if (!is_fixed(name) && !em_readings_find(w, name))
-                err = build_component(e, snap, w, name);
+                err = build_component(e, snap, now, w, name);
         }
     /* The engine's warnings are the begin()/end() window's. */
     for (size_t i = 0; i < e->nwarnings && !err && !snap; i++)
@@ -365,9 +374,12 @@ static void restore_counters(struct em_engine *e, struct em_counter *saved)
 static int end_on_snapshot(struct em_engine *e, struct em_readings *out)
 {
     em_engine_read_all(e, 1);
-    double end_mono = em_now_mono();
-    int err = em_engine_build_readings(e, &e->plain, end_mono, em_now_real_ns(), out);
-    em_snap_free(&e->plain);
+    struct em_snap now;
+    int err = em_snap_take(e, &now, NULL);
+    if (!err)
+        err = em_engine_build_readings(e, &e->plain, &now, out);
+    em_snap_free(e, &now);
+    em_snap_free(e, &e->plain);
     e->running = 0;
     return err;
 }
@@ -407,7 +419,9 @@ int em_engine_end(struct em_engine *e, struct em_readings *out)
         run_hook(e, &e->src[k], e->src[k].ops->end, "end");
     em_series_end(e, end_mono);
     e->running = 0;
-    err = em_engine_build_readings(e, NULL, end_mono, end_real, out);
+    e->end_mono = end_mono;
+    e->end_real = end_real;
+    err = em_engine_build_readings(e, NULL, NULL, out);
     restore_counters(e, saved);
     pthread_mutex_unlock(&e->lock);
     return err;

@@ -196,14 +196,37 @@ static int fill_common(struct em_reading *c, double joules, const char *device)
     return em_reading_add_device(c, device, joules, RELATIVE_UNCERTAINTY * joules);
 }
 
-static int model_fill(struct em_source *s, struct em_reading *c, struct em_readings *w)
+/* What the model reads at a window's edge. */
+struct model_snap {
+    double cpu_s, gib;
+};
+
+static void *model_snap(struct em_source *s)
+{
+    struct model_snap *sn = calloc(1, sizeof *sn);
+    if (sn) {
+        sn->cpu_s = cpu_seconds();
+        sn->gib = mem_gib_in_use(s->cfg->sysfs_root);
+    }
+    return sn;
+}
+
+static void model_snap_free(struct em_source *s, void *sn)
+{
+    (void)s;
+    free(sn);
+}
+
+static int model_fill_between(struct em_source *s, const void *pa, const void *pz,
+                              struct em_reading *c, struct em_readings *w)
 {
     struct model_priv *mp = s->priv;
-    if (!mp)
+    const struct model_snap *a = pa, *z = pz;
+    if (!mp || !a || !z)
         return 0;
     double t = w->duration_s;
     if (!strcmp(c->name, "cpu") && mp->cpu_ok) {
-        double cpu_s = mp->cpu_s1 - mp->cpu_s0;
+        double cpu_s = z->cpu_s - a->cpu_s;
         if (cpu_s < 0)
             cpu_s = 0;
         double j = mp->p_idle * t + (mp->p_max - mp->p_idle) * cpu_s / mp->ncpus;
@@ -223,8 +246,8 @@ static int model_fill(struct em_source *s, struct em_reading *c, struct em_readi
             err = em_extras_set_integer(&c->extras, "ncpus", mp->ncpus);
         return err ? err : 1;
     }
-    if (!strcmp(c->name, "dram") && mp->dram_ok && mp->gib0 >= 0 && mp->gib1 >= 0) {
-        double gib = (mp->gib0 + mp->gib1) / 2;
+    if (!strcmp(c->name, "dram") && mp->dram_ok && a->gib >= 0 && z->gib >= 0) {
+        double gib = (a->gib + z->gib) / 2;
         int err = fill_common(c, DRAM_W_PER_GIB * gib * t, "estimate");
         if (!err)
             err = em_extras_set_string(&c->extras, "model", "w_per_gib x gib_in_use x duration");
@@ -235,6 +258,15 @@ static int model_fill(struct em_source *s, struct em_reading *c, struct em_readi
         return err ? err : 1;
     }
     return 0;
+}
+
+static int model_fill(struct em_source *s, struct em_reading *c, struct em_readings *w)
+{
+    struct model_priv *mp = s->priv;
+    if (!mp)
+        return 0;
+    struct model_snap a = {mp->cpu_s0, mp->gib0}, z = {mp->cpu_s1, mp->gib1};
+    return model_fill_between(s, &a, &z, c, w);
 }
 
 static int model_read(struct em_source *s, size_t i, uint64_t *raw)
@@ -260,4 +292,7 @@ const struct em_source_ops em_src_model = {
     .begin = model_begin,
     .end = model_end,
     .fill = model_fill,
+    .snap = model_snap,
+    .snap_free = model_snap_free,
+    .fill_between = model_fill_between,
 };

@@ -286,6 +286,70 @@ static void test_meter_tree_fallback(void **state)
     fakefs_cleanup(&fs);
 }
 
+/* /proc/self/io in the fake tree: what the tree has read and written. */
+static void write_procio(struct fakefs *fs, unsigned long long rb, unsigned long long wb)
+{
+    char text[160];
+    snprintf(text, sizeof text, "read_bytes: %llu\nwrite_bytes: %llu\ncancelled_write_bytes: 0\n",
+             rb, wb);
+    fakefs_write(fs, "proc/self/io", text);
+}
+
+/* Named windows that overlap one another and a begin()/end() window each
+ * get the bytes between their own edges (the source's snapshots). */
+static void test_named_windows_disk(void **state)
+{
+    (void)state;
+    struct fakefs fs;
+    fakefs_init(&fs);
+    fakefs_mkdir_p(&fs, "proc/self");
+    setenv("ENERGYMETER_NO_BPF", "1", 1);
+    write_procio(&fs, 0, 1000);
+    em_options o;
+    em_options_init(&o);
+    o.disk_avg_speed = 1e6;
+    o.disk_active_power = 4;
+    o.disk_idle_power = 1;
+    em_meter *m = NULL;
+    em_report *ra = NULL, *rb = NULL;
+    assert_int_equal(em_meter_new(&o, &m), 0);
+    assert_int_equal(em_window_begin(m, "a"), 0);
+    write_procio(&fs, 0, 5000);
+    assert_int_equal(em_begin(m), 0);
+    write_procio(&fs, 200, 9000);
+    assert_int_equal(em_window_begin(m, "b"), 0);
+    write_procio(&fs, 300, 21000);
+    assert_int_equal(em_window_end(m, "a", &ra), 0);
+    write_procio(&fs, 300, 22000);
+    assert_int_equal(em_end(m), 0);
+    write_procio(&fs, 1300, 22000);
+    assert_int_equal(em_window_end(m, "b", &rb), 0);
+    const em_report *rp = em_meter_report(m);
+    const struct {
+        const em_report *r;
+        double rd, wr;
+    } want[] = {{ra, 300, 20000}, {rp, 300, 17000}, {rb, 1100, 13000}};
+    for (size_t i = 0; i < 3; i++) {
+        const em_report *r = want[i].r;
+        size_t k = (size_t)disk_index(r);
+        assert_int_equal(em_component_status(r, k), EM_STATUS_ESTIMATED);
+        assert_string_equal(em_component_source(r, k), "proc-io");
+        if (em_component_number(r, k, "read_bytes") != want[i].rd ||
+            em_component_number(r, k, "write_bytes") != want[i].wr)
+            fail_msg("window %zu: read %.0f written %.0f, want %.0f and %.0f", i,
+                     em_component_number(r, k, "read_bytes"),
+                     em_component_number(r, k, "write_bytes"), want[i].rd, want[i].wr);
+        /* bytes / 1e6 B/s active at 4 W (no idle term without include_idle). */
+        double j = 4 * (want[i].rd + want[i].wr) / 1e6;
+        assert_true(fabs(em_component_joules(r, k) - j) < 1e-6);
+    }
+    em_report_free(ra);
+    em_report_free(rb);
+    em_meter_free(m);
+    unsetenv("ENERGYMETER_NO_BPF");
+    fakefs_cleanup(&fs);
+}
+
 /* --ignore-disk, and nothing usable at all (an empty tree). */
 static void test_meter_unavailable(void **state)
 {
@@ -333,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_power_lookup),
         cmocka_unit_test(test_meter_system_fallback),
         cmocka_unit_test(test_meter_tree_fallback),
+        cmocka_unit_test(test_named_windows_disk),
         cmocka_unit_test(test_meter_unavailable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

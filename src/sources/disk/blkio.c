@@ -46,6 +46,16 @@ enum method { M_NONE = 0, M_BPF, M_DISKSTATS, M_PROCIO, M_IGNORED };
 
 static const char *const method_names[] = {"none", "ebpf-block", "diskstats", "proc-io", "ignored"};
 
+/* The counters at one edge of a window. */
+struct blkio_snap {
+    int have; /* read */
+    int read_err;
+    double t;
+    struct em_disk_set set; /* diskstats */
+    struct em_disk_stat tree;
+    struct em_ebpf_reading bpf;
+};
+
 struct blkio {
     const struct em_config *cfg;
     enum method method;
@@ -53,13 +63,8 @@ struct blkio {
     char *bpf_why_not;  /* why eBPF is not used (NULL when it is) */
     char *fallback_why; /* why the fallback cannot be used either */
     struct em_disk_list disks;
-    int read_err[2];
-    int have[2]; /* 0: begin, 1: end */
-    double t[2];
-    struct em_disk_set set[2]; /* diskstats */
-    struct em_disk_stat tree[2];
-    struct em_ebpf *ebpf; /* loaded programs (method M_BPF) */
-    struct em_ebpf_reading bpf[2];
+    struct em_ebpf *ebpf;     /* loaded programs (method M_BPF) */
+    struct blkio_snap win[2]; /* the begin()/end() window's: 0 begin, 1 end */
 };
 
 /* ------------------------------------------------------------ open/close */
@@ -170,8 +175,8 @@ static void blkio_close(struct em_source *s)
     free(b->bpf_why_not);
     free(b->fallback_why);
     em_disk_list_free(&b->disks);
-    em_disk_set_free(&b->set[0]);
-    em_disk_set_free(&b->set[1]);
+    em_disk_set_free(&b->win[0].set);
+    em_disk_set_free(&b->win[1].set);
     free(b);
     s->priv = NULL;
 }
@@ -186,40 +191,61 @@ static int blkio_read(struct em_source *s, size_t i, uint64_t *raw)
 
 /* -------------------------------------------------------------- window */
 
-static int snapshot(struct blkio *b, int k)
+static int snapshot(struct blkio *b, struct blkio_snap *sn)
 {
-    b->have[k] = 0;
-    b->t[k] = em_now_mono();
+    sn->have = 0;
+    sn->t = em_now_mono();
     int err = 0;
     switch (b->method) {
     case M_BPF:
-        err = em_ebpf_read(b->ebpf, &b->bpf[k]);
+        err = em_ebpf_read(b->ebpf, &sn->bpf);
         break;
     case M_DISKSTATS:
-        b->set[k].n = 0;
-        err = em_diskstats_read(b->cfg->sysfs_root, &b->set[k]);
+        sn->set.n = 0;
+        err = em_diskstats_read(b->cfg->sysfs_root, &sn->set);
         break;
     case M_PROCIO:
-        err = em_procio_read(b->cfg->sysfs_root, &b->tree[k]);
+        err = em_procio_read(b->cfg->sysfs_root, &sn->tree);
         break;
     default:
         return 0;
     }
-    b->read_err[k] = err;
-    b->have[k] = err == 0;
+    sn->read_err = err;
+    sn->have = err == 0;
     return err;
 }
 
 static int blkio_begin(struct em_source *s)
 {
     struct blkio *b = s->priv;
-    b->have[1] = 0;
-    return snapshot(b, 0);
+    b->win[1].have = 0;
+    return snapshot(b, &b->win[0]);
 }
 
 static int blkio_end(struct em_source *s)
 {
-    return snapshot(s->priv, 1);
+    struct blkio *b = s->priv;
+    return snapshot(b, &b->win[1]);
+}
+
+/* Named windows: a snapshot of their own (NULL: out of memory; a failed
+ * read is kept in it, and said by the fill). */
+static void *blkio_snap(struct em_source *s)
+{
+    struct blkio *b = s->priv;
+    struct blkio_snap *sn = calloc(1, sizeof *sn);
+    if (sn)
+        snapshot(b, sn);
+    return sn;
+}
+
+static void blkio_snap_free(struct em_source *s, void *p)
+{
+    (void)s;
+    struct blkio_snap *sn = p;
+    if (sn)
+        em_disk_set_free(&sn->set);
+    free(sn);
 }
 
 /* --------------------------------------------------------------- fill */
@@ -271,9 +297,10 @@ static void name_disk(struct blkio *b, uint32_t dev, struct em_disk_delta *d, in
 }
 
 /* The eBPF counters' differences over the window, per disk of the scope. */
-static int bpf_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size_t cap)
+static int bpf_deltas(struct blkio *b, const struct blkio_snap *a, const struct blkio_snap *z,
+                      struct em_disk_delta *v, size_t *n, size_t cap)
 {
-    const struct em_ebpf_reading *r0 = &b->bpf[0], *r1 = &b->bpf[1];
+    const struct em_ebpf_reading *r0 = &a->bpf, *r1 = &z->bpf;
     for (size_t i = 0; i < r1->n && *n < cap; i++) {
         const struct em_ebpf_scope zero = {0}, *sa = &zero;
         const struct em_ebpf_scope *ea = b->system ? &r1->d[i].all : &r1->d[i].tree;
@@ -298,21 +325,22 @@ static int bpf_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size_
     return 0;
 }
 
-static int fill_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size_t cap)
+static int fill_deltas(struct blkio *b, const struct blkio_snap *a, const struct blkio_snap *z,
+                       struct em_disk_delta *v, size_t *n, size_t cap)
 {
     *n = 0;
     if (b->method == M_PROCIO) {
         struct em_disk_delta *d = &v[(*n)++];
         *d = (struct em_disk_delta){.busy_s = NAN, .pseudo = 1};
         snprintf(d->name, sizeof d->name, "tree");
-        d->read_bytes = sub(b->tree[1].read_bytes, b->tree[0].read_bytes);
-        d->write_bytes = sub(b->tree[1].write_bytes, b->tree[0].write_bytes);
+        d->read_bytes = sub(z->tree.read_bytes, a->tree.read_bytes);
+        d->write_bytes = sub(z->tree.write_bytes, a->tree.write_bytes);
         return 0;
     }
     if (b->method == M_DISKSTATS) {
-        for (size_t i = 0; i < b->set[1].n && *n < cap; i++) {
-            const struct em_disk_stat *e = &b->set[1].v[i];
-            const struct em_disk_stat *s = em_disk_set_find(&b->set[0], e->name);
+        for (size_t i = 0; i < z->set.n && *n < cap; i++) {
+            const struct em_disk_stat *e = &z->set.v[i];
+            const struct em_disk_stat *s = em_disk_set_find(&a->set, e->name);
             struct em_disk_stat zero = {0};
             if (!s)
                 s = &zero;
@@ -330,7 +358,7 @@ static int fill_deltas(struct blkio *b, struct em_disk_delta *v, size_t *n, size
         }
         return 0;
     }
-    return bpf_deltas(b, v, n, cap);
+    return bpf_deltas(b, a, z, v, n, cap);
 }
 
 static int set_unavailable(struct em_reading *c, const char *fmt, ...) EM_PRINTF(2, 3);
@@ -346,11 +374,12 @@ static int set_unavailable(struct em_reading *c, const char *fmt, ...)
     return err ? err : 1;
 }
 
-static int bpf_warnings(struct blkio *b, struct em_readings *w)
+static int bpf_warnings(struct blkio *b, const struct blkio_snap *a, const struct blkio_snap *z,
+                        struct em_readings *w)
 {
     if (b->method != M_BPF)
         return 0;
-    const struct em_ebpf_reading *r0 = &b->bpf[0], *r1 = &b->bpf[1];
+    const struct em_ebpf_reading *r0 = &a->bpf, *r1 = &z->bpf;
     int err = 0;
     if (r1->dropped_devs > r0->dropped_devs)
         err = em_readings_warn(w, "disk: requests to more than %d disks were not counted",
@@ -368,9 +397,12 @@ static int bpf_warnings(struct blkio *b, struct em_readings *w)
     return err;
 }
 
-static int blkio_fill(struct em_source *s, struct em_reading *c, struct em_readings *w)
+/* The disk component of the window between snapshots a and z. */
+static int blkio_fill_between(struct em_source *s, const void *pa, const void *pz,
+                              struct em_reading *c, struct em_readings *w)
 {
     struct blkio *b = s->priv;
+    const struct blkio_snap *sn[2] = {pa, pz};
     if (strcmp(c->name, "disk") != 0)
         return 0;
     if (b->method == M_IGNORED)
@@ -380,16 +412,17 @@ static int blkio_fill(struct em_source *s, struct em_reading *c, struct em_readi
                                b->system ? "system" : "tree", b->fallback_why, PERM_FIX);
     const char *src = method_names[b->method];
     for (int k = 0; k < 2; k++)
-        if (!b->have[k])
+        if (!sn[k] || !sn[k]->have)
             return set_unavailable(c,
                                    "%s: reading the counters at the %s of the window failed "
                                    "(%s)",
-                                   src, k ? "end" : "start", em_strerror(b->read_err[k]));
+                                   src, k ? "end" : "start",
+                                   em_strerror(sn[k] ? sn[k]->read_err : EM_ERR_NOMEM));
     size_t cap = MAX_REPORTED, n = 0;
     struct em_disk_delta *v = calloc(cap, sizeof *v);
     if (!v)
         return EM_ERR_NOMEM;
-    int err = fill_deltas(b, v, &n, cap);
+    int err = fill_deltas(b, sn[0], sn[1], v, &n, cap);
     if (!err && b->method != M_PROCIO)
         err = add_idle_disks(b, v, &n, cap, s->cfg);
     if (!err)
@@ -398,7 +431,7 @@ static int blkio_fill(struct em_source *s, struct em_reading *c, struct em_readi
     if (!err && b->method != M_BPF)
         err = em_readings_warn(w, "disk: measured with the %s fallback: %s", src, b->bpf_why_not);
     if (!err)
-        err = bpf_warnings(b, w);
+        err = bpf_warnings(b, sn[0], sn[1], w);
     if (!err && b->method == M_BPF && !b->system)
         /* Who decides that a request is the tree's: the process that built
          * it (block_io_start, 6.5 and later), or the one that issued it to
@@ -412,6 +445,12 @@ static int blkio_fill(struct em_source *s, struct em_reading *c, struct em_readi
     return err ? err : 1;
 }
 
+static int blkio_fill(struct em_source *s, struct em_reading *c, struct em_readings *w)
+{
+    struct blkio *b = s->priv;
+    return blkio_fill_between(s, &b->win[0], &b->win[1], c, w);
+}
+
 const struct em_source_ops em_src_blkio = {
     .name = "blkio",
     .serves = "disk",
@@ -421,4 +460,7 @@ const struct em_source_ops em_src_blkio = {
     .begin = blkio_begin,
     .end = blkio_end,
     .fill = blkio_fill,
+    .snap = blkio_snap,
+    .snap_free = blkio_snap_free,
+    .fill_between = blkio_fill_between,
 };

@@ -34,7 +34,7 @@ struct em_disk_set {
 
 EM_INTERNAL struct em_disk_stat *em_disk_set_add(struct em_disk_set *s, const char *name,
                                                  uint32_t dev);
-EM_INTERNAL struct em_disk_stat *em_disk_set_find(struct em_disk_set *s, const char *name);
+EM_INTERNAL struct em_disk_stat *em_disk_set_find(const struct em_disk_set *s, const char *name);
 EM_INTERNAL void em_disk_set_free(struct em_disk_set *s);
 
 /* What /sys/block says about a whole disk. */

@@ -51,7 +51,7 @@ struct em_disk_stat *em_disk_set_add(struct em_disk_set *s, const char *name, ui
     return d;
 }
 
-struct em_disk_stat *em_disk_set_find(struct em_disk_set *s, const char *name)
+struct em_disk_stat *em_disk_set_find(const struct em_disk_set *s, const char *name)
 {
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->v[i].name, name) == 0)
