@@ -128,7 +128,10 @@ typedef struct em_report em_report;
  * Create a meter: probe and open every source (slow work happens here, so
  * that em_begin() and em_end() are fast). Components without a working
  * source are not an error: they are reported unavailable with the reason.
- * opts may be NULL for the defaults.
+ * opts may be NULL for the defaults. Meters of one process whose options
+ * (but for the label) and environment are the same share their sources and
+ * sampler thread (one eBPF program), made by the first and freed with the
+ * last; each keeps its own windows, label and baseline.
  */
 EM_API int em_meter_new(const em_options *opts, em_meter **out);
 EM_API void em_meter_free(em_meter *meter);

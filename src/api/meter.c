@@ -15,7 +15,7 @@
 
 #include "options.h"
 #include "meter.h"
-#include "core/engine.h"
+#include "shared.h"
 #include "report/baseline.h"
 #include "report/report.h"
 #include "sources/sources.h"
@@ -23,6 +23,7 @@
 struct em_meter {
     struct em_config cfg;
     struct em_logger log;
+    struct em_shared *shared; /* the engine, shared with the process's like meters */
     struct em_engine *engine;
     struct em_report *report;     /* of the last window; NULL before the first */
     struct em_baseline *baseline; /* NULL: none */
@@ -65,7 +66,10 @@ int em_meter_new_with(const em_options *opts, const struct em_source_ops *const 
     int err = em_config_init(&m->cfg, opts, new_errmsg, sizeof new_errmsg);
     if (!err) {
         em_logger_init(&m->log, opts, m->cfg.log_env);
-        err = em_engine_new(table, &m->cfg, &m->log, &m->engine, new_errmsg, sizeof new_errmsg);
+        err =
+            em_shared_get(opts, table, &m->cfg, &m->log, &m->shared, new_errmsg, sizeof new_errmsg);
+        if (!err)
+            m->engine = em_shared_engine(m->shared);
     }
     if (err) {
         em_meter_free(m);
@@ -103,7 +107,7 @@ void em_meter_free(em_meter *m)
      * cannot be joined, so the engine's copy is left as it is (a leak of
      * the parent's memory image, never a hang). */
     if (getpid() == m->pid)
-        em_engine_free(m->engine);
+        em_shared_put(m->shared, &m->cfg);
     em_report_free(m->report);
     em_baseline_free(m->baseline);
     em_config_free(&m->cfg);
@@ -117,7 +121,7 @@ int em_begin(em_meter *m)
     int err = forked(m);
     if (err)
         return err;
-    err = em_engine_begin(m->engine);
+    err = em_engine_begin(m->engine, &m->cfg);
     if (err == EM_ERR_STATE)
         return set_error(m, err, "em_begin() called twice without em_end()");
     return err;
@@ -131,7 +135,7 @@ int em_end(em_meter *m)
     if (err)
         return err;
     struct em_readings w;
-    err = em_engine_end(m->engine, &w);
+    err = em_engine_end(m->engine, &m->cfg, &w);
     if (err == EM_ERR_STATE)
         return set_error(m, err, "em_end() called without em_begin()");
     struct em_report *r = NULL;
@@ -158,7 +162,7 @@ int em_window_begin(em_meter *m, const char *name)
     int err = window_name_ok(m, name);
     if (err || (err = forked(m)) != 0)
         return err;
-    err = em_engine_window_begin(m->engine, name);
+    err = em_engine_window_begin(m->engine, &m->cfg, name);
     if (err == EM_ERR_STATE)
         return set_error(m, err, "a window named '%s' is already open: end or cancel it first",
                          name);
@@ -174,7 +178,7 @@ static int window_end(em_meter *m, const char *name, int again, em_report **out)
     if (err || (err = forked(m)) != 0)
         return err;
     struct em_readings w;
-    err = em_engine_window_end(m->engine, name, again, &w);
+    err = em_engine_window_end(m->engine, &m->cfg, name, again, &w);
     if (err == EM_ERR_NOT_FOUND)
         return set_error(m, err, "no window named '%s' is open", name);
     if (err || (err = em_report_build(&w, m->baseline, out)) != 0)
@@ -199,14 +203,14 @@ int em_window_cancel(em_meter *m, const char *name)
     int err = window_name_ok(m, name);
     if (!err)
         err = forked(m);
-    if (!err && (err = em_engine_window_cancel(m->engine, name)) == EM_ERR_NOT_FOUND)
+    if (!err && (err = em_engine_window_cancel(m->engine, &m->cfg, name)) == EM_ERR_NOT_FOUND)
         return set_error(m, err, "no window named '%s' is open", name);
     return err;
 }
 
 size_t em_window_count(em_meter *m)
 {
-    return m && getpid() == m->pid ? em_engine_window_count(m->engine) : 0;
+    return m && getpid() == m->pid ? em_engine_window_count(m->engine, &m->cfg) : 0;
 }
 
 em_report *em_meter_report(em_meter *m)

@@ -77,7 +77,6 @@ void em_engine_free(struct em_engine *e)
     for (size_t i = 0; i < e->nwin; i++)
         em_snap_free(e, &e->win[i]);
     free(e->win);
-    em_snap_free(e, &e->plain);
     em_sources_close(e->src, e->probes, e->nsrc);
     free(e->scratch_raw);
     free(e->scratch_err);

@@ -28,25 +28,35 @@ EM_INTERNAL int em_engine_new(const struct em_source_ops *const *table, const st
                               size_t msgsz);
 EM_INTERNAL void em_engine_free(struct em_engine *e);
 
-/* Start a window: EM_ERR_STATE when one is running. */
-EM_INTERNAL int em_engine_begin(struct em_engine *e);
-/* End it: the window's readings into *out (initialised here; the caller
- * frees them, or builds the report from them). EM_ERR_STATE when no window
- * is running, EM_ERR_NOMEM. */
-EM_INTERNAL int em_engine_end(struct em_engine *e, struct em_readings *out);
-
 /*
- * Named windows (named.c): any number open at once, nested or overlapping,
- * ended in any order from any thread, beside the begin()/end() window. They
- * are measured from the channels' counters, which keep running while any
- * window is open. begin: EM_ERR_STATE when one of that name is open. end
- * and split (end, and begin again at the same reading): the readings into
- * *out; EM_ERR_NOT_FOUND when none of that name is open. EM_ERR_NOMEM.
+ * Windows. owner: the meter's configuration (a shared engine serves several
+ * meters; reports carry the owner's label). Each owner has at most one
+ * begin()/end() window and any number of named windows (named.c), all
+ * measured from the same counters, which run while any window is open.
+ *
+ * begin: EM_ERR_STATE when the owner's is running. end: its readings into
+ * *out (initialised here; the caller frees them or builds the report from
+ * them); EM_ERR_STATE when it has none running, EM_ERR_NOMEM.
  */
-EM_INTERNAL int em_engine_window_begin(struct em_engine *e, const char *name);
-EM_INTERNAL int em_engine_window_end(struct em_engine *e, const char *name, int again,
-                                     struct em_readings *out);
-EM_INTERNAL int em_engine_window_cancel(struct em_engine *e, const char *name);
-EM_INTERNAL size_t em_engine_window_count(struct em_engine *e);
+EM_INTERNAL int em_engine_begin(struct em_engine *e, const struct em_config *owner);
+EM_INTERNAL int em_engine_end(struct em_engine *e, const struct em_config *owner,
+                              struct em_readings *out);
+/*
+ * Named windows: any number open at once, nested or overlapping, ended in
+ * any order from any thread. begin: EM_ERR_STATE when one of that name is
+ * open for the owner. end and split (end, and begin again at the same
+ * reading): the readings into *out; EM_ERR_NOT_FOUND when none of that name
+ * is open. EM_ERR_NOMEM.
+ */
+EM_INTERNAL int em_engine_window_begin(struct em_engine *e, const struct em_config *owner,
+                                       const char *name);
+EM_INTERNAL int em_engine_window_end(struct em_engine *e, const struct em_config *owner,
+                                     const char *name, int again, struct em_readings *out);
+EM_INTERNAL int em_engine_window_cancel(struct em_engine *e, const struct em_config *owner,
+                                        const char *name);
+/* The owner's named windows open now. */
+EM_INTERNAL size_t em_engine_window_count(struct em_engine *e, const struct em_config *owner);
+/* Drop every window of the owner (a meter that goes while the engine stays). */
+EM_INTERNAL void em_engine_forget(struct em_engine *e, const struct em_config *owner);
 
 #endif

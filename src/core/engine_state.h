@@ -21,7 +21,8 @@
  * that keep running (named windows, and a begin()/end() window that starts
  * while one is open), each channel's counter then (by channel index). */
 struct em_snap {
-    char *name; /* named windows */
+    const struct em_config *owner; /* the meter's (its label) */
+    char *name;                    /* named windows; NULL: a begin()/end() window */
     double begin_mono;
     int64_t begin_real;
     struct em_counter *ctr;
@@ -62,11 +63,11 @@ struct em_engine {
     /* named windows open (named.c), in the order they began */
     struct em_snap *win;
     size_t nwin, capwin;
-    /* the begin()/end() window: plain_hooks when it started the counters
-     * itself and runs the sources' hooks; else it is measured like a named
-     * window, from the snapshot plain */
+    /* the begin()/end() window that started while no window was open: it
+     * runs the sources' hooks (plain_hooks), for plain_owner (a meter's
+     * config); other begin()/end() windows are in win, without a name */
     int plain_hooks;
-    struct em_snap plain;
+    const struct em_config *plain_owner;
 
     /* the window in progress (plain_hooks), or since the counters started */
     double end_mono; /* its end, while its readings are built */
@@ -91,6 +92,10 @@ EM_INTERNAL int em_snap_take(struct em_engine *e, struct em_snap *snap, const ch
 EM_INTERNAL void em_snap_free(struct em_engine *e, struct em_snap *snap);
 /* The first reading of every channel: the counters start (no hooks). */
 EM_INTERNAL void em_engine_start_counters(struct em_engine *e);
+/* The begin()/end() window with hooks: it starts the counters; its end
+ * hands over its readings (EM_ERR_NOMEM). */
+EM_INTERNAL void em_plain_begin(struct em_engine *e);
+EM_INTERNAL int em_plain_end(struct em_engine *e, struct em_readings *out);
 /* A reading of every started channel now (at_end: failures end the channel's
  * time), as at a window's end. */
 EM_INTERNAL void em_engine_read_all(struct em_engine *e, int at_end);

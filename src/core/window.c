@@ -96,31 +96,10 @@ void em_engine_start_counters(struct em_engine *e)
         start_channels(e, &e->src[k]);
 }
 
-/* A begin()/end() window while named windows run: the counters go on, and
- * the window is measured from a snapshot of them, like a named window. */
-static int begin_on_snapshot(struct em_engine *e)
+/* The begin()/end() window that starts while no window is open: the
+ * counters start, with the sources' begin hooks (the lock held). */
+void em_plain_begin(struct em_engine *e)
 {
-    em_engine_read_all(e, 0);
-    int err = em_snap_take(e, &e->plain, NULL);
-    if (err)
-        return err;
-    e->plain_hooks = 0;
-    e->running = 1;
-    return 0;
-}
-
-int em_engine_begin(struct em_engine *e)
-{
-    pthread_mutex_lock(&e->lock);
-    if (e->running) {
-        pthread_mutex_unlock(&e->lock);
-        return EM_ERR_STATE;
-    }
-    if (e->nwin > 0) {
-        int err = begin_on_snapshot(e);
-        pthread_mutex_unlock(&e->lock);
-        return err;
-    }
     em_engine_clear_warnings(e);
     e->begin_real = em_now_real_ns();
     e->begin_mono = em_now_mono();
@@ -131,10 +110,6 @@ int em_engine_begin(struct em_engine *e)
     em_series_begin(e);
     e->plain_hooks = 1;
     e->running = 1;
-    e->generation++;
-    pthread_cond_broadcast(&e->cond);
-    pthread_mutex_unlock(&e->lock);
-    return 0;
 }
 
 /* ------------------------------------------------------------ readings */
@@ -300,7 +275,10 @@ int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap,
 {
     double end_mono = now ? now->begin_mono : e->end_mono;
     int64_t end_real = now ? now->begin_real : e->end_real;
-    int err = em_readings_init(w, e->cfg->label, e->cfg->include_idle);
+    const struct em_config *oc = snap ? snap->owner : e->plain_owner;
+    if (!oc)
+        oc = e->cfg;
+    int err = em_readings_init(w, oc->label, oc->include_idle);
     if (!err && snap && snap->name && !(w->window = em_strdup(snap->name)))
         err = EM_ERR_NOMEM;
     w->start_ns = snap ? snap->begin_real : e->begin_real;
@@ -370,43 +348,17 @@ static void restore_counters(struct em_engine *e, struct em_counter *saved)
     free(saved);
 }
 
-/* End of a begin()/end() window that started on a snapshot. */
-static int end_on_snapshot(struct em_engine *e, struct em_readings *out)
+/* Its end, with the end hooks (the lock held). */
+int em_plain_end(struct em_engine *e, struct em_readings *out)
 {
-    em_engine_read_all(e, 1);
-    struct em_snap now;
-    int err = em_snap_take(e, &now, NULL);
-    if (!err)
-        err = em_engine_build_readings(e, &e->plain, &now, out);
-    em_snap_free(e, &now);
-    em_snap_free(e, &e->plain);
-    e->running = 0;
-    return err;
-}
-
-int em_engine_end(struct em_engine *e, struct em_readings *out)
-{
-    memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&e->lock);
-    if (!e->running) {
-        pthread_mutex_unlock(&e->lock);
-        return EM_ERR_STATE;
-    }
-    if (!e->plain_hooks) {
-        int err = end_on_snapshot(e, out);
-        pthread_mutex_unlock(&e->lock);
-        return err;
-    }
     em_engine_read_all(e, 1);
     /* The window ends with the last reading: end hooks (collecting maps,
      * waiting for a GPU counter's next step) must not lengthen it. */
     double end_mono = em_now_mono();
     int err;
     struct em_counter *saved = save_counters(e, &err);
-    if (err) {
-        pthread_mutex_unlock(&e->lock);
+    if (err)
         return err;
-    }
     /* Power channels: the last reading holds up to the window's end. */
     for (size_t k = 0; k < e->nsrc; k++)
         for (size_t i = 0; i < e->src[k].nch; i++) {
@@ -423,6 +375,5 @@ int em_engine_end(struct em_engine *e, struct em_readings *out)
     e->end_real = end_real;
     err = em_engine_build_readings(e, NULL, NULL, out);
     restore_counters(e, saved);
-    pthread_mutex_unlock(&e->lock);
     return err;
 }

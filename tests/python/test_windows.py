@@ -180,9 +180,6 @@ def test_many_windows_one_sampler(fake_tree, quiet):
         truth_check(m, m.name)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14, not built yet: each EnergyMeter opens its own "
-                   "sources and sampler thread; meters with the same arguments do not share the "
-                   "process's sources")
 def test_second_meter_shares_the_sources(fake_tree, quiet):
     tree = fake_tree("intel2")
     with tree.writer():
@@ -311,8 +308,6 @@ def test_named_windows_count_real_block_io(monkeypatch, tmp_path, quiet):
         assert d.joules is not None and d.joules > 0, (m.name, d)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14, not built yet: meters do not share the "
-                   "process's sources (each loads its own eBPF program)")
 def test_one_bpf_program_for_many_windows_and_meters(monkeypatch, quiet):
     """As root on this machine: the eBPF block source is loaded once per
     process, however many windows and meters (with the same options) run."""

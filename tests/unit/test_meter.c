@@ -827,6 +827,64 @@ static void test_forked_child_refuses(void **state)
     fixture_free(fx);
 }
 
+/* Meters of one process with the same options share one engine (one
+ * sampler thread, one set of sources); each keeps its own label and
+ * windows, exact against the truth; the engine goes with the last meter. */
+static void test_meters_share_sources(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_wrapping();
+    int before = threads_now();
+    em_options o;
+    em_options_init(&o);
+    o.label = "one";
+    em_meter *m1 = NULL, *m2 = NULL, *m3 = NULL;
+    assert_int_equal(em_meter_new(&o, &m1), 0);
+    int one = threads_now();
+    assert_int_equal(one, before + 1); /* its sampler */
+    o.label = "two";
+    assert_int_equal(em_meter_new(&o, &m2), 0);
+    assert_int_equal(threads_now(), one);
+    uint64_t a0[MAX_WZONES], b0[MAX_WZONES], w0[MAX_WZONES], a1[MAX_WZONES], b1[MAX_WZONES],
+        w1[MAX_WZONES];
+    em_report *rw = NULL;
+    AT_TRUTH(fx, a0, em_begin(m1));
+    sleep_s(0.2);
+    AT_TRUTH(fx, b0, em_begin(m2));
+    AT_TRUTH(fx, w0, em_window_begin(m2, "w"));
+    assert_int_equal(em_window_count(m1), 0); /* the windows are each meter's own */
+    assert_int_equal(em_window_count(m2), 1);
+    assert_int_equal(em_window_end(m1, "w", &rw), EM_ERR_NOT_FOUND);
+    sleep_s(0.3);
+    AT_TRUTH(fx, a1, em_end(m1));
+    sleep_s(0.2);
+    AT_TRUTH(fx, b1, em_end(m2));
+    AT_TRUTH(fx, w1, em_window_end(m2, "w", &rw));
+    expect_window(em_meter_report(m1), NULL, a0, a1);
+    expect_window(em_meter_report(m2), NULL, b0, b1);
+    expect_window(rw, "w", w0, w1);
+    assert_string_equal(em_report_label(em_meter_report(m1)), "one");
+    assert_string_equal(em_report_label(em_meter_report(m2)), "two");
+    assert_string_equal(em_report_label(rw), "two");
+    em_report_free(rw);
+    /* The first meter goes with a window open; the second goes on. */
+    assert_int_equal(em_begin(m1), 0);
+    em_meter_free(m1);
+    assert_int_equal(threads_now(), one);
+    AT_TRUTH(fx, b0, em_begin(m2));
+    sleep_s(0.2);
+    AT_TRUTH(fx, b1, em_end(m2));
+    expect_window(em_meter_report(m2), NULL, b0, b1);
+    /* Other source options: an engine of its own. */
+    o.include_idle = 1;
+    assert_int_equal(em_meter_new(&o, &m3), 0);
+    assert_int_equal(threads_now(), one + 1);
+    em_meter_free(m3);
+    em_meter_free(m2);
+    assert_int_equal(threads_now(), before);
+    fixture_free(fx);
+}
+
 /* Misuse: clear errors, nothing changed. */
 static void test_named_window_errors(void **state)
 {
@@ -872,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_many_windows_one_sampler),
         cmocka_unit_test(test_named_window_errors),
         cmocka_unit_test(test_forked_child_refuses),
+        cmocka_unit_test(test_meters_share_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
