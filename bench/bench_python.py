@@ -118,6 +118,11 @@ def many(kind, n, EnergyMeter):
         for i in range(n):
             em.begin_window("w%d" % i)
         keep = [em]
+    elif kind == "alike":
+        # The same arguments: the meters share one engine (sources, sampler).
+        keep = [EnergyMeter(ignore_disk=True) for i in range(n)]
+        for em in keep:
+            em.begin()
     else:
         # Different gpu_settle_ms: meters that cannot share sources, as every
         # meter was before named windows.
@@ -180,14 +185,15 @@ def main():
         print("%d concurrent windows on one meter vs %d separate meters (median of %d):"
               % (a.many, a.many, max(1, a.rounds // 2)))
         res = {}
-        for kind in ("windows", "meters"):
+        for kind in ("windows", "alike", "meters"):
             rs = [many(kind, a.many, EnergyMeter) for _ in range(max(1, a.rounds // 2))]
             res[kind] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
-        print("  %-16s %12s %12s %8s" % ("", "windows", "meters", "ratio"))
+        print("  (alike: %d meters with the same arguments, which share one engine)" % a.many)
+        print("  %-16s %12s %12s %12s %8s" % ("", "windows", "alike", "meters", "ratio"))
         for k in ("open_s", "end_s", "cpu_s", "threads", "fds", "rss_mib"):
-            w, m = res["windows"][k], res["meters"][k]
+            w, al, m = res["windows"][k], res["alike"][k], res["meters"][k]
             ratio = ("%.3g" % (m / w)) if w else ("inf" if m else "-")
-            print("  %-16s %12.4g %12.4g %8s" % (k, w, m, ratio))
+            print("  %-16s %12.4g %12.4g %12.4g %8s" % (k, w, al, m, ratio))
     em.close()
     os.system("rm -rf '%s'" % root)
 

@@ -308,6 +308,7 @@ int cmd_serve(int argc, char **argv)
     struct windows w = {.interval_s = a.interval_ms / 1000.0,
                         .duration_s = a.duration_s,
                         .keep_cut = 1,
+                        .split = 1,
                         .each = each_window,
                         .ctx = &s};
     rc = run_windows(m, &w);

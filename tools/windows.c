@@ -1,9 +1,10 @@
 /*
  * Back-to-back windows on one meter, for monitor and serve: em_begin(), sleep
  * to the window's deadline, em_end(), em_begin() again at once, then hand the
- * report over. Deadlines are absolute (CLOCK_MONOTONIC), so windows do not
- * drift however long the caller takes with a report; the report stays valid
- * until the next em_end(), which comes only after the caller returns.
+ * report over; or (split, for serve's counters) one named window split at
+ * each deadline, so that no time falls between two windows. Deadlines are absolute
+ * (CLOCK_MONOTONIC), so windows do not drift however long the caller takes with a report; the
+ * report stays valid until the next em_end(), which comes only after the caller returns.
  */
 #include <errno.h>
 #include <math.h>
@@ -58,10 +59,38 @@ static void sleep_until(double t)
     }
 }
 
+/* The named window's name when split. */
+#define SPLIT_WINDOW "energymeter"
+
+/* Windows of em_window_split(): each window's first reading is the last
+ * one of the window before. */
+static int run_split(em_meter *m, const struct windows *w, double start, double end)
+{
+    if (em_window_begin(m, SPLIT_WINDOW))
+        return meter_error(m);
+    for (unsigned long k = 1;; k++) {
+        double deadline = fmin(start + w->interval_s * (double)k, end);
+        sleep_until(deadline);
+        int last = stop_requested || deadline >= end;
+        em_report *r = NULL;
+        if (last ? em_window_end(m, SPLIT_WINDOW, &r) : em_window_split(m, SPLIT_WINDOW, &r))
+            return meter_error(m);
+        double t_s = now_mono() - start;
+        int rc = stop_requested && !w->keep_cut ? -1 : w->each(r, t_s, w->ctx);
+        em_report_free(r);
+        if (rc)
+            return rc < 0 ? 0 : rc;
+        if (last)
+            return 0;
+    }
+}
+
 int run_windows(em_meter *m, const struct windows *w)
 {
     double start = now_mono();
     double end = w->duration_s > 0 ? start + w->duration_s : INFINITY;
+    if (w->split)
+        return run_split(m, w, start, end);
     if (em_begin(m))
         return meter_error(m);
     for (unsigned long k = 1;; k++) {

@@ -8,6 +8,8 @@ struct windows {
     double interval_s;
     double duration_s; /* 0: until stopped; the last window ends exactly then */
     int keep_cut;      /* hand over a window cut short by SIGINT/SIGTERM too */
+    int split;         /* one named window split at each deadline: no time between windows
+                          (em_window_split()), the GPU's figures its counter's difference */
     /* Each window's report (valid until it returns) and when it ended,
      * seconds since the first began: 0 to go on, > 0 to stop with that exit
      * status, < 0 to stop with 0. */
