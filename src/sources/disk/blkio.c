@@ -230,9 +230,15 @@ static int blkio_end(struct em_source *s)
 
 /* Named windows: a snapshot of their own (NULL: out of memory; a failed
  * read is kept in it, and said by the fill). */
+/* The snapshot of a source with nothing to read (ignored, or no method): one
+ * for all, so that many windows cost nothing for it. */
+static struct blkio_snap nothing_to_read;
+
 static void *blkio_snap(struct em_source *s)
 {
     struct blkio *b = s->priv;
+    if (b->method == M_NONE || b->method == M_IGNORED)
+        return &nothing_to_read;
     struct blkio_snap *sn = calloc(1, sizeof *sn);
     if (sn)
         snapshot(b, sn);
@@ -243,8 +249,9 @@ static void blkio_snap_free(struct em_source *s, void *p)
 {
     (void)s;
     struct blkio_snap *sn = p;
-    if (sn)
-        em_disk_set_free(&sn->set);
+    if (!sn || sn == &nothing_to_read)
+        return;
+    em_disk_set_free(&sn->set);
     free(sn);
 }
 
