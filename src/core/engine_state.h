@@ -63,15 +63,12 @@ struct em_engine {
     /* named windows open (named.c), in the order they began */
     struct em_snap *win;
     size_t nwin, capwin;
-    /* the begin()/end() window that started while no window was open: it
-     * runs the sources' hooks (plain_hooks), for plain_owner (a meter's
+    /* running: the begin()/end() window that started while no window was
+     * open, which runs the sources' hooks, for plain_owner (a meter's
      * config); other begin()/end() windows are in win, without a name */
-    int plain_hooks;
     const struct em_config *plain_owner;
 
-    /* the window in progress (plain_hooks), or since the counters started */
-    double end_mono; /* its end, while its readings are built */
-    int64_t end_real;
+    /* the running window's start, or when the counters started */
     double begin_mono;
     int64_t begin_real;
     char **warnings;
@@ -99,8 +96,9 @@ EM_INTERNAL int em_plain_end(struct em_engine *e, struct em_readings *out);
 /* A reading of every started channel now (at_end: failures end the channel's
  * time), as at a window's end. */
 EM_INTERNAL void em_engine_read_all(struct em_engine *e, int at_end);
-/* The readings of a window: the begin()/end() window with hooks (snap NULL,
- * ending at e->end_mono), or the one from snapshot snap to snapshot now. */
+/* The readings of a window that ends at now's time: the begin()/end()
+ * window with hooks (snap NULL; only now's time is read), or the one from
+ * snapshot snap to snapshot now. */
 EM_INTERNAL int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap,
                                          const struct em_snap *now, struct em_readings *w);
 

@@ -45,12 +45,10 @@ static int open_window(struct em_engine *e, const struct em_config *owner, const
     }
     /* The counters run and are read now: the start of the first window, or
      * a reading of every channel. */
-    if (em_engine_active(e)) {
+    if (em_engine_active(e))
         em_engine_read_all(e, 0);
-    } else {
+    else
         em_engine_start_counters(e);
-        e->plain_hooks = 0;
-    }
     int err = em_snap_take(e, &e->win[e->nwin], name);
     if (err)
         return err;

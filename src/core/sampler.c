@@ -140,8 +140,8 @@ static void *sampler_main(void *arg)
     pthread_mutex_lock(&e->lock);
     while (!e->stop) {
         double due = em_engine_active(e) ? next_due(e) : INFINITY;
-        /* The series is the begin()/end() window's, when it runs the hooks. */
-        int tick = e->running && e->plain_hooks && e->series_s > 0 && e->next_tick <= due;
+        /* The series is the begin()/end() window's that runs the hooks. */
+        int tick = e->running && e->series_s > 0 && e->next_tick <= due;
         if (tick)
             due = e->next_tick;
         if (!isfinite(due)) {

@@ -108,7 +108,6 @@ void em_plain_begin(struct em_engine *e)
         start_channels(e, &e->src[k]);
     }
     em_series_begin(e);
-    e->plain_hooks = 1;
     e->running = 1;
 }
 
@@ -273,8 +272,8 @@ static int is_fixed(const char *name)
 int em_engine_build_readings(struct em_engine *e, const struct em_snap *snap,
                              const struct em_snap *now, struct em_readings *w)
 {
-    double end_mono = now ? now->begin_mono : e->end_mono;
-    int64_t end_real = now ? now->begin_real : e->end_real;
+    double end_mono = now->begin_mono;
+    int64_t end_real = now->begin_real;
     const struct em_config *oc = snap ? snap->owner : e->plain_owner;
     if (!oc)
         oc = e->cfg;
@@ -371,9 +370,8 @@ int em_plain_end(struct em_engine *e, struct em_readings *out)
         run_hook(e, &e->src[k], e->src[k].ops->end, "end");
     em_series_end(e, end_mono);
     e->running = 0;
-    e->end_mono = end_mono;
-    e->end_real = end_real;
-    err = em_engine_build_readings(e, NULL, NULL, out);
+    struct em_snap end = {.begin_mono = end_mono, .begin_real = end_real};
+    err = em_engine_build_readings(e, NULL, &end, out);
     restore_counters(e, saved);
     return err;
 }

@@ -46,13 +46,17 @@ static const struct {
     {"Gold 6230", 125},       {"E5-2686 v4", 145},     {"E5-2690 v4", 135},
 };
 
+/* What the model reads at a window's edge. */
+struct model_snap {
+    double cpu_s, gib;
+};
+
 struct model_priv {
     int cpu_ok, dram_ok;
     double p_max, p_idle;
     char basis[160];
     int ncpus;
-    double cpu_s0, cpu_s1;
-    double gib0, gib1;
+    struct model_snap win[2]; /* the begin()/end() window's: 0 begin, 1 end */
 };
 
 static double cpu_seconds(void)
@@ -168,23 +172,25 @@ static int model_probe(struct em_source *s, struct em_probe *probe)
                              mp->dram_ok ? NULL : "cannot read MemTotal and MemAvailable", NULL);
 }
 
+static void read_snap(struct em_source *s, struct model_snap *sn)
+{
+    sn->cpu_s = cpu_seconds();
+    sn->gib = mem_gib_in_use(s->cfg->sysfs_root);
+}
+
 static int model_begin(struct em_source *s)
 {
     struct model_priv *mp = s->priv;
-    if (mp) {
-        mp->cpu_s0 = cpu_seconds();
-        mp->gib0 = mem_gib_in_use(s->cfg->sysfs_root);
-    }
+    if (mp)
+        read_snap(s, &mp->win[0]);
     return 0;
 }
 
 static int model_end(struct em_source *s)
 {
     struct model_priv *mp = s->priv;
-    if (mp) {
-        mp->cpu_s1 = cpu_seconds();
-        mp->gib1 = mem_gib_in_use(s->cfg->sysfs_root);
-    }
+    if (mp)
+        read_snap(s, &mp->win[1]);
     return 0;
 }
 
@@ -196,18 +202,11 @@ static int fill_common(struct em_reading *c, double joules, const char *device)
     return em_reading_add_device(c, device, joules, RELATIVE_UNCERTAINTY * joules);
 }
 
-/* What the model reads at a window's edge. */
-struct model_snap {
-    double cpu_s, gib;
-};
-
 static void *model_snap(struct em_source *s)
 {
     struct model_snap *sn = calloc(1, sizeof *sn);
-    if (sn) {
-        sn->cpu_s = cpu_seconds();
-        sn->gib = mem_gib_in_use(s->cfg->sysfs_root);
-    }
+    if (sn)
+        read_snap(s, sn);
     return sn;
 }
 
@@ -222,7 +221,7 @@ static int model_fill_between(struct em_source *s, const void *pa, const void *p
 {
     struct model_priv *mp = s->priv;
     const struct model_snap *a = pa, *z = pz;
-    if (!mp || !a || !z)
+    if (!mp)
         return 0;
     double t = w->duration_s;
     if (!strcmp(c->name, "cpu") && mp->cpu_ok) {
@@ -265,8 +264,7 @@ static int model_fill(struct em_source *s, struct em_reading *c, struct em_readi
     struct model_priv *mp = s->priv;
     if (!mp)
         return 0;
-    struct model_snap a = {mp->cpu_s0, mp->gib0}, z = {mp->cpu_s1, mp->gib1};
-    return model_fill_between(s, &a, &z, c, w);
+    return model_fill_between(s, &mp->win[0], &mp->win[1], c, w);
 }
 
 static int model_read(struct em_source *s, size_t i, uint64_t *raw)

@@ -228,12 +228,12 @@ static int blkio_end(struct em_source *s)
     return snapshot(b, &b->win[1]);
 }
 
-/* Named windows: a snapshot of their own (NULL: out of memory; a failed
- * read is kept in it, and said by the fill). */
 /* The snapshot of a source with nothing to read (ignored, or no method): one
  * for all, so that many windows cost nothing for it. */
 static struct blkio_snap nothing_to_read;
 
+/* Named windows: a snapshot of their own (NULL: out of memory; a failed
+ * read is kept in it, and said by the fill). */
 static void *blkio_snap(struct em_source *s)
 {
     struct blkio *b = s->priv;
@@ -419,12 +419,11 @@ static int blkio_fill_between(struct em_source *s, const void *pa, const void *p
                                b->system ? "system" : "tree", b->fallback_why, PERM_FIX);
     const char *src = method_names[b->method];
     for (int k = 0; k < 2; k++)
-        if (!sn[k] || !sn[k]->have)
+        if (!sn[k]->have)
             return set_unavailable(c,
                                    "%s: reading the counters at the %s of the window failed "
                                    "(%s)",
-                                   src, k ? "end" : "start",
-                                   em_strerror(sn[k] ? sn[k]->read_err : EM_ERR_NOMEM));
+                                   src, k ? "end" : "start", em_strerror(sn[k]->read_err));
     size_t cap = MAX_REPORTED, n = 0;
     struct em_disk_delta *v = calloc(cap, sizeof *v);
     if (!v)

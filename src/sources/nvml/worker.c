@@ -107,18 +107,18 @@ static void check_procs(struct em_nvml_gpu *g, int *used, int *known)
 
 /* --------------------------------------------------------------- worker */
 
-/* A power reading (~1 us): 1 and *mw, or 0. */
-static int api_power(struct em_nvml_gpu *g, unsigned *mw)
+/* The power now (a reading costs ~1 us), W; NAN when unknown. */
+static double power_now(struct em_nvml_gpu *g)
 {
     const struct em_nvml_api *api = &g->n->api;
-    return api->power && api->power(g->dev, mw) == NVML_SUCCESS;
+    unsigned mw = 0;
+    return api->power && api->power(g->dev, &mw) == NVML_SUCCESS ? mw / 1000.0 : NAN;
 }
 
 static void read_edge(struct em_nvml_gpu *g, struct em_nvml_edge *e)
 {
     const struct em_nvml_api *api = &g->n->api;
     unsigned long long v = 0;
-    unsigned mw = 0;
     double t0 = em_now_mono();
     e->err = api->energy(g->dev, &v);
     double t1 = em_now_mono();
@@ -127,7 +127,7 @@ static void read_edge(struct em_nvml_gpu *g, struct em_nvml_edge *e)
     e->h = (t1 - t0) / 2;
     e->last_same = e->t;
     /* The power before the window. */
-    e->power_w = api_power(g, &mw) ? mw / 1000.0 : NAN;
+    e->power_w = power_now(g);
 }
 
 /* Sleep until t (CLOCK_MONOTONIC s), or less when the watch is cancelled
@@ -231,8 +231,7 @@ static void run_job(struct em_nvml_gpu *g, int job)
     pthread_mutex_unlock(&n->mu);
     if (g->has_handoff && job != EM_NVML_JOB_CAL) {
         mine = g->handoff;
-        unsigned mw = 0;
-        mine.power_w = api_power(g, &mw) ? mw / 1000.0 : NAN;
+        mine.power_w = power_now(g);
     } else {
         read_edge(g, &mine);
     }
